@@ -1,0 +1,1 @@
+"""Builders of the star schema: dimension and fact documents from parsed raw payloads."""
