@@ -1,1 +1,1 @@
-"""Entry points: configuration, the Spark session and the wiring of the capture and curate queries."""
+"""Entry points: configuration, the Spark session, the wiring of the capture and curate queries."""

@@ -1,1 +1,1 @@
-"""Edges of the pipeline: the Genesys Cloud API client and source, the MongoDB raw and DWH stores."""
+"""Edges of the pipeline: the Genesys Cloud API and the MongoDB raw and DWH stores."""

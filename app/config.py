@@ -1,0 +1,294 @@
+"""One typed configuration object, built once from `conf/*.toml` and the environment.
+
+Secrets (API credentials, MongoDB URIs that may hold a password) come only from environment
+variables or secret files (`<NAME>_FILE`), never from a committed file, and never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "application.toml"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must never reach a log, an error message or a Spark plan."""
+
+    value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        """Return the secret itself; call this only where it is sent to its server."""
+        return self.value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def mask_uri(uri: str) -> str:
+    """Hide the password of a MongoDB URI so that it can be logged."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", uri)
+
+
+@dataclass(frozen=True)
+class GenesysSettings:
+    """How to reach the Genesys Cloud Platform API for one OAuth client."""
+
+    api_base_url: str
+    login_base_url: str
+    client_id: str
+    client_secret: Secret
+    page_size: int = 100
+    timeout_seconds: float = 30.0
+    max_retries: int = 6
+    max_retry_after_seconds: float = 180.0
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """The sliding window of the capture query (query 1)."""
+
+    trigger_seconds: int
+    lookback_seconds: int
+    start: datetime | None
+    end: datetime | None
+    max_batch_seconds: int
+    dimension_refresh_seconds: int
+    checkpoint_dir: str
+
+    @property
+    def overlap_seconds(self) -> int:
+        """How far each window reaches back before its start to absorb late data."""
+        return self.lookback_seconds - self.trigger_seconds
+
+
+@dataclass(frozen=True)
+class CurateSettings:
+    """The curate query (query 2) that turns raw batches into the star schema."""
+
+    trigger_seconds: int
+    checkpoint_dir: str
+
+
+@dataclass(frozen=True)
+class MongoSettings:
+    """Where the raw and the DWH layers live; they may be different servers."""
+
+    raw_uri: Secret
+    dwh_uri: Secret
+    raw_database: str
+    dwh_database: str
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the application needs, validated."""
+
+    genesys: GenesysSettings
+    capture: CaptureSettings
+    curate: CurateSettings
+    mongo: MongoSettings
+    spark_master: str | None
+    shuffle_partitions: int
+
+
+REGION_DOMAINS = {
+    "us_east_1": "mypurecloud.com",
+    "eu_west_1": "mypurecloud.ie",
+    "ap_southeast_2": "mypurecloud.com.au",
+    "ap_northeast_1": "mypurecloud.jp",
+    "eu_central_1": "mypurecloud.de",
+    "us_west_2": "usw2.pure.cloud",
+    "ca_central_1": "cac1.pure.cloud",
+    "ap_northeast_2": "apne2.pure.cloud",
+    "eu_west_2": "euw2.pure.cloud",
+    "ap_south_1": "aps1.pure.cloud",
+    "us_east_2": "use2.us-gov-pure.cloud",
+    "sa_east_1": "sae1.pure.cloud",
+    "me_central_1": "mec1.pure.cloud",
+    "ap_northeast_3": "apne3.pure.cloud",
+    "eu_central_2": "euc2.pure.cloud",
+    "mx_central_1": "mxc1.pure.cloud",
+    "ap_southeast_1": "apse1.pure.cloud",
+    "eusc_de_east_1": "edee1.eusc-pure.cloud",
+}
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a value without a zone is UTC. Raises ValueError."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _Reader:
+    """Reads settings from the TOML file and the environment, collecting every problem."""
+
+    def __init__(self, file_values: Mapping[str, object], env: Mapping[str, str]) -> None:
+        self.file_values = file_values
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, section: str, key: str, env_name: str | None) -> object:
+        if env_name and self.env.get(env_name, "") != "":
+            return self.env[env_name]
+        table = self.file_values.get(section, {})
+        return table.get(key) if isinstance(table, dict) else None
+
+    def text(self, section: str, key: str, env_name: str | None = None, default: str = "") -> str:
+        value = self.raw(section, key, env_name)
+        return default if value in (None, "") else str(value)
+
+    def number(self, section: str, key: str, env_name: str | None, default: int) -> int:
+        value = self.raw(section, key, env_name)
+        if value in (None, ""):
+            return default
+        try:
+            number = int(str(value))
+        except ValueError:
+            self.problems.append(
+                f"{section}.{key} ({env_name}) must be a whole number, got {value!r}"
+            )
+            return default
+        if number <= 0:
+            self.problems.append(f"{section}.{key} ({env_name}) must be positive, got {number}")
+        return number
+
+    def instant(self, section: str, key: str, env_name: str) -> datetime | None:
+        value = self.text(section, key, env_name)
+        if not value:
+            return None
+        try:
+            return parse_instant(value)
+        except ValueError:
+            self.problems.append(
+                f"{section}.{key} ({env_name}) must be an ISO-8601 instant such as "
+                f"2026-12-04T10:00:00Z, got {value!r}"
+            )
+            return None
+
+    def secret(self, env_name: str, what: str, fallback_env: str | None = None) -> Secret:
+        """A secret from NAME or from the file named by NAME_FILE (Kubernetes secret mounts)."""
+        for name in (env_name, fallback_env):
+            if not name:
+                continue
+            if self.env.get(name):
+                return Secret(self.env[name])
+            path = self.env.get(f"{name}_FILE")
+            if path:
+                try:
+                    return Secret(Path(path).read_text(encoding="utf-8").strip())
+                except OSError as error:
+                    self.problems.append(
+                        f"{name}_FILE names {path!r}, unreadable: {error.strerror}"
+                    )
+                    return Secret("")
+        names = " or ".join(f"{n} / {n}_FILE" for n in (env_name, fallback_env) if n)
+        self.problems.append(f"{what} is missing: set {names}")
+        return Secret("")
+
+
+def _genesys(reader: _Reader) -> GenesysSettings:
+    region = reader.text("genesys", "region", "GENESYS_REGION", "us_east_1")
+    domain = REGION_DOMAINS.get(region, region if "." in region else "")
+    if not domain:
+        reader.problems.append(
+            f"genesys.region (GENESYS_REGION) {region!r} is neither a known region "
+            f"({', '.join(sorted(REGION_DOMAINS))}) nor a domain like mypurecloud.ie"
+        )
+    api = reader.text("genesys", "api_base_url", "GENESYS_API_BASE_URL", f"https://api.{domain}")
+    login = reader.text(
+        "genesys", "login_base_url", "GENESYS_LOGIN_BASE_URL", api.replace("//api.", "//login.")
+    )
+    client_id = reader.env.get("GENESYS_CLIENT_ID", "")
+    if not client_id:
+        reader.problems.append("the Genesys OAuth client id is missing: set GENESYS_CLIENT_ID")
+    return GenesysSettings(
+        api_base_url=api.rstrip("/"),
+        login_base_url=login.rstrip("/"),
+        client_id=client_id,
+        client_secret=reader.secret("GENESYS_CLIENT_SECRET", "the Genesys OAuth client secret"),
+        page_size=reader.number("genesys", "page_size", "GENESYS_PAGE_SIZE", 100),
+        max_retries=reader.number("genesys", "max_retries", "GENESYS_MAX_RETRIES", 6),
+    )
+
+
+def _capture(reader: _Reader, state_dir: str) -> CaptureSettings:
+    settings = CaptureSettings(
+        trigger_seconds=reader.number("capture", "trigger_seconds", "CAPTURE_TRIGGER_SECONDS", 120),
+        lookback_seconds=reader.number(
+            "capture", "lookback_seconds", "CAPTURE_LOOKBACK_SECONDS", 180
+        ),
+        start=reader.instant("capture", "start", "CAPTURE_START"),
+        end=reader.instant("capture", "end", "CAPTURE_END"),
+        max_batch_seconds=reader.number(
+            "capture", "max_batch_seconds", "CAPTURE_MAX_BATCH_SECONDS", 3600
+        ),
+        dimension_refresh_seconds=reader.number(
+            "capture", "dimension_refresh_seconds", "CAPTURE_DIMENSION_REFRESH_SECONDS", 1800
+        ),
+        checkpoint_dir=os.path.join(state_dir, "capture"),
+    )
+    if settings.lookback_seconds < settings.trigger_seconds:
+        reader.problems.append(
+            f"capture.lookback_seconds ({settings.lookback_seconds}) must be at least "
+            f"capture.trigger_seconds ({settings.trigger_seconds}), or windows would leave gaps"
+        )
+    if settings.start and settings.end and settings.end <= settings.start:
+        reader.problems.append(
+            f"CAPTURE_END {settings.end.isoformat()} must be after CAPTURE_START "
+            f"{settings.start.isoformat()}"
+        )
+    return settings
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Build the configuration from the TOML file and the environment (which wins).
+
+    Raises:
+        ConfigError: listing every problem at once, without any secret value.
+    """
+    env = os.environ if env is None else env
+    if path is None:
+        path = Path(env["GENESYS_ETL_CONFIG"]) if env.get("GENESYS_ETL_CONFIG") else DEFAULT_CONFIG
+    try:
+        file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError([f"cannot read the config file {path}: {error}"]) from error
+
+    reader = _Reader(file_values, env)
+    state_dir = reader.text(
+        "state", "checkpoint_root", "GENESYS_ETL_CHECKPOINTS", "/tmp/genesys-etl"
+    )
+    config = AppConfig(
+        genesys=_genesys(reader),
+        capture=_capture(reader, state_dir),
+        curate=CurateSettings(
+            trigger_seconds=reader.number(
+                "curate", "trigger_seconds", "CURATE_TRIGGER_SECONDS", 30
+            ),
+            checkpoint_dir=os.path.join(state_dir, "curate"),
+        ),
+        mongo=MongoSettings(
+            raw_uri=reader.secret("MONGO_RAW_URI", "the raw-layer MongoDB URI", "MONGO_URI"),
+            dwh_uri=reader.secret("MONGO_DWH_URI", "the DWH MongoDB URI", "MONGO_URI"),
+            raw_database=reader.text("mongo", "raw_database", "MONGO_RAW_DATABASE", "genesys_raw"),
+            dwh_database=reader.text("mongo", "dwh_database", "MONGO_DWH_DATABASE", "genesys_dwh"),
+        ),
+        spark_master=reader.text("spark", "master", "SPARK_MASTER") or None,
+        shuffle_partitions=reader.number(
+            "spark", "shuffle_partitions", "SPARK_SHUFFLE_PARTITIONS", 4
+        ),
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return config

@@ -1,0 +1,1 @@
+"""The Genesys Cloud Platform API: an HTTP client and the `genesys` streaming source."""
