@@ -1,0 +1,267 @@
+"""The `genesys` streaming data source: each micro-batch polls one window of the Genesys API.
+
+Spark calls `initialOffset`, `latestOffset`, `partitions` and `commit` on the driver, and `read`
+on executors with the pickled reader. Offsets are UTC instants (see `windows.py`); the rows are
+API payloads as JSON text, one per entity, plus one control row per partition with its counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.types import StringType, StructField, StructType
+
+from app.config import GenesysSettings, Secret, parse_instant
+from app.errors import ConfigError
+from connectors.genesys.client import GenesysClient
+from connectors.genesys.windows import (
+    CaptureOffset,
+    CaptureWindow,
+    dimensions_due,
+    format_instant,
+    next_offset_until,
+)
+
+log = logging.getLogger(__name__)
+
+# The entity listings behind the dimensions: raw collection name -> (API path, query params).
+# Users are listed with state=any so that agents who left stay known (they come back `deleted`).
+DIMENSION_LISTINGS: dict[str, tuple[str, dict[str, str]]] = {
+    "users": ("/api/v2/users", {"state": "any"}),
+    "queues": ("/api/v2/routing/queues", {}),
+    "skills": ("/api/v2/routing/skills", {}),
+    "wrapup_codes": ("/api/v2/routing/wrapupcodes", {}),
+    "divisions": ("/api/v2/authorization/divisions", {}),
+}
+CONVERSATIONS = "conversations"
+CONTROL = "_control"
+# A window longer than this is queried as several partitions, which run in parallel.
+PARTITION_SPAN = timedelta(minutes=15)
+
+CAPTURE_SCHEMA = StructType(
+    [
+        StructField("endpoint", StringType(), False),
+        StructField("entity_id", StringType(), True),
+        StructField("payload", StringType(), False),
+        StructField("batch_key", StringType(), False),
+        StructField("window_start", StringType(), False),
+        StructField("window_end", StringType(), False),
+        StructField("fetched_at", StringType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class CapturePartition(InputPartition):
+    """One unit of API work in a batch: a conversation interval or one dimension listing."""
+
+    endpoint: str
+    interval_start: str
+    interval_end: str
+    batch_key: str
+    window_start: str
+    window_end: str
+
+
+def _option(options: dict[str, str], name: str, default: str = "") -> str:
+    value = options.get(name, "")
+    return value if value != "" else default
+
+
+def genesys_settings_from_options(options: dict[str, str]) -> GenesysSettings:
+    """Build the API settings from the source options; the secret comes from a file or env.
+
+    The secret never travels as an option, because options show in query plans.
+    """
+    secret_file = _option(options, "client_secret_file")
+    if secret_file:
+        try:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(
+                [f"client_secret_file {secret_file!r} is unreadable: {error.strerror}"]
+            ) from error
+    else:
+        secret = os.environ.get("GENESYS_CLIENT_SECRET", "")
+    client_id = _option(options, "client_id", os.environ.get("GENESYS_CLIENT_ID", ""))
+    api = _option(options, "api_base_url")
+    problems = [
+        message
+        for missing, message in (
+            (not api, "the genesys source needs the option api_base_url"),
+            (not client_id, "the genesys source needs client_id (or GENESYS_CLIENT_ID)"),
+            (not secret, "the genesys source needs client_secret_file or GENESYS_CLIENT_SECRET"),
+        )
+        if missing
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return GenesysSettings(
+        api_base_url=api.rstrip("/"),
+        login_base_url=_option(options, "login_base_url", api).rstrip("/"),
+        client_id=client_id,
+        client_secret=Secret(secret),
+        page_size=int(_option(options, "page_size", "100")),
+        max_retries=int(_option(options, "max_retries", "6")),
+    )
+
+
+class GenesysStreamReader(DataSourceStreamReader):
+    """Plans capture windows on the driver and polls the API on executors."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.settings = genesys_settings_from_options(options)
+        self.trigger = timedelta(seconds=int(_option(options, "trigger_seconds", "120")))
+        lookback = timedelta(seconds=int(_option(options, "lookback_seconds", "180")))
+        self.overlap = lookback - self.trigger
+        self.start = parse_instant(options["start"]) if _option(options, "start") else None
+        self.end = parse_instant(options["end"]) if _option(options, "end") else None
+        self.max_batch = timedelta(seconds=int(_option(options, "max_batch_seconds", "3600")))
+        self.dimension_refresh = timedelta(
+            seconds=int(_option(options, "dimension_refresh_seconds", "1800"))
+        )
+        self._driver_client: GenesysClient | None = None
+        self._initial: CaptureOffset | None = None
+        self._known_until: datetime | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The driver's HTTP session stays on the driver; executors build their own client.
+        state = dict(self.__dict__)
+        state["_driver_client"] = None
+        return state
+
+    def _client(self) -> GenesysClient:
+        if self._driver_client is None:
+            self._driver_client = GenesysClient(self.settings)
+        return self._driver_client
+
+    def initialOffset(self) -> dict[str, str]:
+        """Driver: where a query without a checkpoint begins (the start option, or now)."""
+        if self._initial is None:
+            begin = self.start or (self._client().server_now() - self.trigger - self.overlap)
+            self._initial = CaptureOffset(begin.replace(microsecond=0))
+            self._known_until = self._initial.until
+        return self._initial.to_json()
+
+    def latestOffset(self) -> dict[str, str]:
+        """Driver, once per trigger: the API server's now, bounded by the end option.
+
+        A bounded run that has reached its end stops asking the API for the time.
+        """
+        known = self._known_until
+        if self.end is not None and known is not None and known >= self.end:
+            return CaptureOffset(self.end).to_json()
+        now = self._client().server_now()
+        until = next_offset_until(known, now, self.end, self.max_batch)
+        return CaptureOffset(until).to_json()
+
+    def partitions(self, start: dict[str, str], end: dict[str, str]) -> list[CapturePartition]:
+        """Driver: the API work of the batch (start, end], the same for the same offsets."""
+        window = CaptureWindow(
+            CaptureOffset.from_json(start).until, CaptureOffset.from_json(end).until, self.overlap
+        )
+        # Spark plans with the checkpointed offsets, so from here on the reader knows where the
+        # stream stands, also when it was just restarted.
+        self._known_until = max(window.end, self._known_until or window.end)
+        common = {
+            "batch_key": window.batch_key,
+            "window_start": format_instant(window.query_start),
+            "window_end": format_instant(window.end),
+        }
+        parts = [
+            CapturePartition(CONVERSATIONS, format_instant(a), format_instant(b), **common)
+            for a, b in window.split(PARTITION_SPAN)
+        ]
+        first = self._initial is not None and start == self._initial.to_json()
+        if dimensions_due(window.start, window.end, self.dimension_refresh, first):
+            parts += [
+                CapturePartition(name, common["window_start"], common["window_end"], **common)
+                for name in DIMENSION_LISTINGS
+            ]
+        log.info(
+            "planned capture batch %s: interval %s/%s, %d partitions",
+            window.batch_key,
+            common["window_start"],
+            common["window_end"],
+            len(parts),
+        )
+        return parts
+
+    def commit(self, end: dict[str, str]) -> None:
+        """Driver: the batch up to `end` is done; the raw layer holds what it captured."""
+        until = CaptureOffset.from_json(end).until
+        self._known_until = max(until, self._known_until or until)
+
+    def read(self, partition: CapturePartition) -> Iterator[tuple[str, ...]]:
+        """Executor: call the API for one partition and yield its payloads as JSON text.
+
+        Errors are not swallowed: a failing API fails the batch, and the restarted query
+        re-plans the same window, so nothing is skipped.
+        """
+        client = GenesysClient(self.settings)
+        began = time.monotonic()
+        if partition.endpoint == CONVERSATIONS:
+            records = client.query_conversation_details(
+                parse_instant(partition.interval_start), parse_instant(partition.interval_end)
+            )
+            id_field = "conversationId"
+        else:
+            path, params = DIMENSION_LISTINGS[partition.endpoint]
+            records = client.list_entities(path, params, page_size=100)
+            id_field = "id"
+        count = 0
+        for record in records:
+            count += 1
+            yield self._row(partition, record.get(id_field), json.dumps(record), client)
+        control = {
+            "endpoint": partition.endpoint,
+            "interval_start": partition.interval_start,
+            "interval_end": partition.interval_end,
+            "records": count,
+            "duration_ms": int((time.monotonic() - began) * 1000),
+            **client.stats.as_dict(),
+        }
+        log.info("captured %s %s: %s", partition.endpoint, partition.interval_start, control)
+        yield self._row(partition, None, json.dumps(control), client, endpoint=CONTROL)
+
+    @staticmethod
+    def _row(
+        partition: CapturePartition,
+        entity_id: object,
+        payload: str,
+        client: GenesysClient,
+        endpoint: str | None = None,
+    ) -> tuple[str, ...]:
+        fetched = client.stats.last_date or datetime.now(UTC)
+        return (
+            endpoint or partition.endpoint,
+            None if entity_id is None else str(entity_id),
+            payload,
+            partition.batch_key,
+            partition.window_start,
+            partition.window_end,
+            format_instant(fetched),
+        )
+
+
+class GenesysDataSource(DataSource):
+    """`spark.readStream.format("genesys")`: Genesys Cloud conversations and dimensions."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "genesys"
+
+    def schema(self) -> StructType:
+        return CAPTURE_SCHEMA
+
+    def streamReader(self, schema: StructType) -> GenesysStreamReader:
+        return GenesysStreamReader(dict(self.options))

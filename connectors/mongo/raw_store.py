@@ -1,0 +1,181 @@
+"""The raw layer: API payloads as the API returned them, versioned, plus batch markers.
+
+Each endpoint has its own collection. A document's `_id` is the entity id and the SHA-256 of its
+canonical JSON: fetching an identical payload again only moves `last_seen_*`, a changed payload
+adds a version. After a batch's writes, a marker in `ingest_batches` says the batch is complete;
+the curate query reads only batches that have one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo.errors import PyMongoError
+
+from app.config import parse_instant
+from app.errors import SinkError
+
+log = logging.getLogger(__name__)
+
+MARKERS = "ingest_batches"
+CAPTURE_WINDOWS = "capture_windows"
+CONTROL_ENDPOINT = "_control"
+RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
+# Bulk writes go in groups of this many operations: big enough for throughput, small enough
+# for any server's message limit with payloads of tens of kilobytes.
+WRITE_CHUNK = 500
+
+
+def payload_sha256(payload: Any) -> str:
+    """The SHA-256 of a payload's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def unstorable_key(value: Any) -> str | None:
+    """The first key MongoDB-wire servers may refuse (`.` inside or a leading `$`), or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "." in key or key.startswith("$"):
+                return key
+            found = unstorable_key(item)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = unstorable_key(item)
+            if found is not None:
+                return found
+    return None
+
+
+def raw_document_update(row: dict[str, Any]) -> tuple[str, UpdateOne]:
+    """The idempotent upsert of one captured payload row into its endpoint's collection."""
+    text = row["payload"]
+    payload = json.loads(text)
+    digest = payload_sha256(payload)
+    fetched_at = parse_instant(row["fetched_at"])
+    entity_id = row["entity_id"]
+    document: dict[str, Any] = {
+        "entity_id": entity_id,
+        "endpoint": row["endpoint"],
+        "payload_sha256": digest,
+        "first_seen_at": fetched_at,
+        "ingest_batch": row["batch_key"],
+        "window_start": row["window_start"],
+        "window_end": row["window_end"],
+    }
+    bad_key = unstorable_key(payload)
+    if bad_key is None:
+        document["payload"] = payload
+    else:
+        # Kept as text rather than reshaped: the raw layer never loses or edits a record.
+        document["payload_text"] = text
+        document["payload_stored_as_text_because"] = f"key {bad_key!r} is not storable"
+    update = UpdateOne(
+        {"_id": f"{entity_id}:{digest}"},
+        {
+            "$setOnInsert": document,
+            # $max keeps these right when an older batch is replayed after a newer one.
+            "$max": {"last_seen_at": fetched_at, "last_seen_batch": row["batch_key"]},
+        },
+        upsert=True,
+    )
+    return row["endpoint"], update
+
+
+def control_document(row: dict[str, Any]) -> dict[str, Any]:
+    """The control record of one partition of a capture window (requests, pages, records...)."""
+    stats = json.loads(row["payload"])
+    return {
+        "_id": f"{row['batch_key']}|{stats['endpoint']}|{stats['interval_start']}",
+        "batch_key": row["batch_key"],
+        "window_start": row["window_start"],
+        "window_end": row["window_end"],
+        "recorded_at": parse_instant(row["fetched_at"]),
+        **stats,
+    }
+
+
+class RawStore:
+    """Reads and writes the raw database; one per process (pymongo clients are not picklable)."""
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+        self.db = self.client[database]
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the capture and curate queries rely on (idempotent)."""
+        try:
+            for name in RAW_ENDPOINTS:
+                collection = self.db[name]
+                collection.create_index([("entity_id", ASCENDING)])
+                collection.create_index([("ingest_batch", ASCENDING)])
+                collection.create_index([("last_seen_batch", ASCENDING)])
+            self.db[CAPTURE_WINDOWS].create_index([("batch_key", ASCENDING)])
+        except PyMongoError as error:
+            raise SinkError(f"cannot create raw-layer indexes: {error}") from error
+
+    def land(self, rows: Iterable[dict[str, Any]]) -> Counter[str]:
+        """Upsert captured rows (payloads and control rows); return counts per endpoint."""
+        counts: Counter[str] = Counter()
+        pending: dict[str, list[UpdateOne]] = {}
+        try:
+            for row in rows:
+                if row["endpoint"] == CONTROL_ENDPOINT:
+                    document = control_document(row)
+                    self.db[CAPTURE_WINDOWS].replace_one(
+                        {"_id": document["_id"]}, document, upsert=True
+                    )
+                    continue
+                endpoint, update = raw_document_update(row)
+                pending.setdefault(endpoint, []).append(update)
+                counts[endpoint] += 1
+                if len(pending[endpoint]) >= WRITE_CHUNK:
+                    self.db[endpoint].bulk_write(pending.pop(endpoint), ordered=False)
+            for endpoint, updates in pending.items():
+                self.db[endpoint].bulk_write(updates, ordered=False)
+        except PyMongoError as error:
+            raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
+        return counts
+
+    def mark_complete(self, batch_key: str, counts: dict[str, int], window: dict[str, str]) -> None:
+        """Record that every payload of `batch_key` is in the raw layer."""
+        marker = {
+            "_id": batch_key,
+            "completed_at": datetime.now(UTC),
+            "counts": counts,
+            **window,
+        }
+        try:
+            self.db[MARKERS].replace_one({"_id": batch_key}, marker, upsert=True)
+        except PyMongoError as error:
+            raise SinkError(f"cannot mark raw batch {batch_key} complete: {error}") from error
+
+    def latest_complete_batch(self) -> str | None:
+        """The newest batch key with a completion marker, or None before the first."""
+        newest = self.db[MARKERS].find_one({}, {"_id": 1}, sort=[("_id", -1)])
+        return None if newest is None else str(newest["_id"])
+
+    def touched_entity_ids(self, endpoint: str, after: str, upto: str) -> list[str]:
+        """Ids of entities with a version first or last seen in batches (after, upto]."""
+        window = {"$gt": after, "$lte": upto}
+        query = {"$or": [{"ingest_batch": window}, {"last_seen_batch": window}]}
+        return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
+
+    def versions(self, endpoint: str, entity_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """Every stored version of the given entities, so that curating is order-independent."""
+        for first in range(0, len(entity_ids), WRITE_CHUNK):
+            chunk = entity_ids[first : first + WRITE_CHUNK]
+            yield from self.db[endpoint].find({"entity_id": {"$in": chunk}})
