@@ -1,1 +1,1 @@
-"""What runs: the capture and curate jobs, pure DataFrame transforms and the star-schema builders."""
+"""What runs: the capture and curate jobs, pure transforms and the star-schema builders."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql import Column
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 
 # Java regex class of what counts as padding. `\s` alone misses the no-break and typographic
 # spaces (`\p{Z}` covers U+00A0, U+2000-U+200A, U+2007, U+202F, U+3000, line/paragraph

@@ -6,7 +6,7 @@ Nothing here reads the session time zone: every result is the same whatever it i
 from __future__ import annotations
 
 from pyspark.sql import Column
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 
 from jobs.transforms.strings import clean_string
 

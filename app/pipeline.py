@@ -1,0 +1,170 @@
+"""Wiring of the two streaming queries: capture (API -> raw) and curate (raw -> DWH).
+
+Both run in one application, each with its own checkpoint and FAIR scheduler pool. Unbounded,
+the driver waits until a query stops and exits non-zero so that the orchestrator restarts it
+from the checkpoints. Bounded (CAPTURE_END set), it stops both once the end is captured and
+curated, and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from functools import partial
+from types import FrameType
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from app.config import AppConfig
+from connectors.genesys.windows import format_instant
+from connectors.mongo.dwh_store import DwhStore
+from connectors.mongo.raw_store import RawStore
+from jobs.capture import RawTarget, land_raw_batch
+from jobs.curate import DwhTarget, curate_raw_batch
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+
+
+def capture_options(config: AppConfig) -> dict[str, str]:
+    """Options of the `genesys` source; the client secret is read from env or file, not here."""
+    genesys, capture = config.genesys, config.capture
+    options = {
+        "api_base_url": genesys.api_base_url,
+        "login_base_url": genesys.login_base_url,
+        "client_id": genesys.client_id,
+        "page_size": str(genesys.page_size),
+        "max_retries": str(genesys.max_retries),
+        "trigger_seconds": str(capture.trigger_seconds),
+        "lookback_seconds": str(capture.lookback_seconds),
+        "max_batch_seconds": str(capture.max_batch_seconds),
+        "dimension_refresh_seconds": str(capture.dimension_refresh_seconds),
+    }
+    if capture.start:
+        options["start"] = format_instant(capture.start)
+    if capture.end:
+        options["end"] = format_instant(capture.end)
+    return options
+
+
+def start_capture(
+    spark: SparkSession, config: AppConfig, secret_file: str | None
+) -> StreamingQuery:
+    """Start query 1: poll the API each trigger and land payloads in the raw layer."""
+    options = capture_options(config)
+    if secret_file:
+        options["client_secret_file"] = secret_file
+    target = RawTarget(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", "capture")
+    query = (
+        spark.readStream.format("genesys")
+        .options(**options)
+        .load()
+        .writeStream.queryName("capture")
+        .foreachBatch(partial(land_raw_batch, target))
+        .option("checkpointLocation", config.capture.checkpoint_dir)
+        .trigger(processingTime=f"{config.capture.trigger_seconds} seconds")
+        .start()
+    )
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)
+    return query
+
+
+def start_curate(spark: SparkSession, config: AppConfig) -> StreamingQuery:
+    """Start query 2: curate each completed raw batch into the star schema."""
+    mongo = config.mongo
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", "curate")
+    query = (
+        spark.readStream.format("genesys_raw")
+        .option("connection.uri", mongo.raw_uri.reveal())
+        .option("database", mongo.raw_database)
+        .load()
+        .writeStream.queryName("curate")
+        .foreachBatch(
+            partial(curate_raw_batch, DwhTarget(mongo.dwh_uri.reveal(), mongo.dwh_database))
+        )
+        .option("checkpointLocation", config.curate.checkpoint_dir)
+        .trigger(processingTime=f"{config.curate.trigger_seconds} seconds")
+        .start()
+    )
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)
+    return query
+
+
+def prepare_stores(config: AppConfig) -> None:
+    """Create indexes and fixed members in both layers before any query starts."""
+    raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    try:
+        raw.ensure_indexes()
+    finally:
+        raw.close()
+    dwh = DwhStore(config.mongo.dwh_uri.reveal(), config.mongo.dwh_database)
+    try:
+        dwh.ensure_schema()
+    finally:
+        dwh.close()
+
+
+@dataclass
+class StopRequest:
+    """Set by SIGTERM/SIGINT: finish the running batches, stop both queries, exit cleanly."""
+
+    requested: bool = False
+
+    def install(self) -> None:
+        """Route SIGTERM and SIGINT here (Kubernetes sends SIGTERM before killing the pod)."""
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.warning("signal %d received: stopping after the running batches", signum)
+            self.requested = True
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def _committed_curate_batch(query: StreamingQuery) -> str | None:
+    progress = query.lastProgress
+    if not progress or not progress.get("sources"):
+        return None
+    end = progress["sources"][0].get("endOffset")
+    return end.get("batch") if isinstance(end, dict) else None
+
+
+def _raise_if_failed(queries: list[StreamingQuery]) -> None:
+    for query in queries:
+        if not query.isActive:
+            failure = query.exception()
+            raise RuntimeError(f"streaming query {query.name} stopped: {failure}")
+
+
+def run_until_done(config: AppConfig, capture: StreamingQuery, curate: StreamingQuery) -> int:
+    """Wait for the queries; return the process exit code."""
+    stop = StopRequest()
+    stop.install()
+    end_key = format_instant(config.capture.end) if config.capture.end else None
+    raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    try:
+        while not stop.requested:
+            _raise_if_failed([capture, curate])
+            if end_key is not None and raw.latest_complete_batch() == end_key:
+                if capture.isActive:
+                    log.info("bounded run: %s captured, stopping the capture query", end_key)
+                    capture.stop()
+                if (
+                    _committed_curate_batch(curate) == end_key
+                    and not curate.status["isTriggerActive"]
+                ):
+                    log.info("bounded run: %s curated, stopping the curate query", end_key)
+                    curate.stop()
+                    return 0
+            time.sleep(POLL_SECONDS)
+    finally:
+        raw.close()
+    for query in (capture, curate):
+        query.stop()
+    log.info("stopped cleanly on request")
+    return 0

@@ -1,0 +1,112 @@
+"""The DWH layer: star-schema collections upserted through the MongoDB Spark Connector.
+
+Every document has a deterministic `_id` (the business key), and writes replace by `_id` with
+upsert, so a replayed batch rewrites the same documents instead of adding any. Indexes, unknown
+members and system wrap-up codes are set up once at start with pymongo.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.errors import PyMongoError
+from pyspark.sql import DataFrame
+
+from app.errors import SinkError
+from jobs.star.dimensions import DIMENSIONS, SYSTEM_WRAPUP_CODES, UNKNOWN_KEY
+from jobs.transforms.audit import TRANSFORM_VERSION
+
+log = logging.getLogger(__name__)
+
+QUARANTINE = "quarantine"
+# Business keys besides `_id`, declared unique so that no code path can ever add a duplicate.
+UNIQUE_KEYS: dict[str, list[str]] = {
+    "fact_call": ["conversation_id"],
+    "fact_call_skill": ["conversation_id", "skill_id"],
+    **{spec.collection: [spec.key_column] for spec in DIMENSIONS},
+}
+SECONDARY_INDEXES: dict[str, list[str]] = {
+    "fact_call": ["date_key", "last_queue_key", "agent_key", "state"],
+    "fact_call_skill": ["skill_key", "date_key"],
+    QUARANTINE: ["curate_batch", "endpoint"],
+}
+
+
+def write_upserts(frame: DataFrame, uri: str, database: str, collection: str) -> None:
+    """Replace-or-insert every row of `frame` into `collection` by `_id` (connector write).
+
+    Raises:
+        SinkError: the connector failed; the batch fails and is redone on restart.
+    """
+    try:
+        (
+            frame.write.format("mongodb")
+            .mode("append")
+            .option("connection.uri", uri)
+            .option("database", database)
+            .option("collection", collection)
+            .option("operationType", "replace")
+            .option("idFieldList", "_id")
+            .option("upsertDocument", "true")
+            .option("ordered", "false")
+            .save()
+        )
+    except Exception as error:  # py4j and Spark wrap the driver's errors in many types
+        raise SinkError(f"upsert into {database}.{collection} failed: {error}") from error
+
+
+class DwhStore:
+    """Driver-side access to the DWH for set-up and small lookups."""
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+        self.db = self.client[database]
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+    def ensure_schema(self) -> None:
+        """Create unique and lookup indexes and the fixed members (idempotent)."""
+        try:
+            for collection, keys in UNIQUE_KEYS.items():
+                self.db[collection].create_index(
+                    [(key, ASCENDING) for key in keys], unique=True, name="business_key"
+                )
+            for collection, keys in SECONDARY_INDEXES.items():
+                for key in keys:
+                    self.db[collection].create_index([(key, ASCENDING)])
+            self._ensure_fixed_members()
+        except PyMongoError as error:
+            raise SinkError(f"cannot set up the DWH schema: {error}") from error
+
+    def _ensure_fixed_members(self) -> None:
+        now = datetime.now(UTC)
+        audit = {
+            "etl_first_loaded_at": now,
+            "etl_last_updated_at": now,
+            "etl_batch": "",
+            "etl_raw_version": None,
+            "etl_transform_version": TRANSFORM_VERSION,
+        }
+        for spec in DIMENSIONS:
+            member = {spec.key_column: UNKNOWN_KEY, "name": "Unknown", "is_unknown": True}
+            self._upsert_fixed(spec.collection, UNKNOWN_KEY, member, audit)
+        for code, name in SYSTEM_WRAPUP_CODES.items():
+            member = {"wrapup_code_id": code, "name": name, "is_unknown": False, "is_system": True}
+            self._upsert_fixed("dim_wrapup_code", code, member, audit)
+
+    def _upsert_fixed(
+        self, collection: str, key: str, member: dict[str, Any], audit: dict[str, Any]
+    ) -> None:
+        # $setOnInsert keeps the first load time of members that already exist.
+        self.db[collection].update_one(
+            {"_id": key}, {"$setOnInsert": {**member, **audit}}, upsert=True
+        )
+
+    def known_ids(self, collection: str) -> list[str]:
+        """The `_id`s of a dimension, for resolving fact references to known members."""
+        return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]

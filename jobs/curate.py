@@ -1,0 +1,147 @@
+"""The curate job's micro-batch: raw versions in, star-schema documents out.
+
+Dimensions are written before facts, so that a fact resolves the members that arrived in the
+same batch. A raw version that cannot be curated goes to the `quarantine` collection with its
+reason and a reference to its raw `_id`; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_upserts
+from jobs.star.conversations import build_conversation_facts
+from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, build_dimension
+from jobs.transforms.audit import with_audit
+from jobs.transforms.timestamps import parse_utc_instant
+
+log = logging.getLogger(__name__)
+
+# fact column holding a Genesys id -> the dimension collection it points to.
+CALL_REFERENCES = {
+    "division_id": "dim_division",
+    "first_queue_id": "dim_queue",
+    "last_queue_id": "dim_queue",
+    "agent_id": "dim_user",
+    "wrapup_code": "dim_wrapup_code",
+}
+SKILL_REFERENCES = {"skill_id": "dim_skill", "queue_id": "dim_queue"}
+_IDS = StructType([StructField("_id", StringType(), False)])
+
+
+@dataclass(frozen=True)
+class DwhTarget:
+    """Where the DWH lives."""
+
+    uri: str
+    database: str
+
+
+def _key_name(reference: str) -> str:
+    # first_queue_id -> first_queue_key, wrapup_code -> wrapup_key, agent_id -> agent_key
+    return reference.removesuffix("_id").removesuffix("_code") + "_key"
+
+
+def resolve_references(
+    facts: DataFrame, references: dict[str, str], known: dict[str, DataFrame]
+) -> DataFrame:
+    """Add `<name>_key` for each reference: the id when its dimension knows it, else unknown."""
+    for column, collection in references.items():
+        members = known[collection].select(F.col("_id").alias("_member"))
+        facts = (
+            facts.join(F.broadcast(members), F.col(column) == F.col("_member"), "left")
+            .withColumn(
+                _key_name(column),
+                F.when(F.col("_member").isNotNull(), F.col(column)).otherwise(F.lit(UNKNOWN_KEY)),
+            )
+            .drop("_member")
+        )
+    return facts
+
+
+def _audited(frame: DataFrame, curated_at: datetime) -> DataFrame:
+    return with_audit(
+        frame,
+        first_loaded_at=F.col("first_loaded_at"),
+        raw_version=F.col("raw_id"),
+        curate_batch=F.col("curate_batch"),
+        curated_at=curated_at,
+    ).drop("first_loaded_at", "raw_id", "curate_batch")
+
+
+def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None:
+    """Driver, `foreachBatch` of the curate query: build and upsert dimensions and facts."""
+    began = time.monotonic()
+    curated_at = datetime.now(UTC).replace(microsecond=0)
+    versions = batch.withColumn("first_seen_at", parse_utc_instant(F.col("first_seen_at")))
+    versions = versions.withColumn("last_seen_at", parse_utc_instant(F.col("last_seen_at")))
+    versions = versions.persist()
+    try:
+        counts = {
+            row["endpoint"]: row["n"]
+            for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        if not counts:
+            return
+        _curate(target, versions, curated_at, batch.sparkSession)
+    finally:
+        versions.unpersist()
+    log.info(
+        "curate batch %d: raw versions %s curated in %.1fs",
+        batch_id,
+        counts,
+        time.monotonic() - began,
+    )
+
+
+def _curate(
+    target: DwhTarget, versions: DataFrame, curated_at: datetime, spark: SparkSession
+) -> None:
+    store = DwhStore(target.uri, target.database)
+    try:
+        existing = {spec.collection: store.known_ids(spec.collection) for spec in DIMENSIONS}
+    finally:
+        store.close()
+
+    rejected: list[DataFrame] = []
+    known: dict[str, DataFrame] = {}
+    for spec in DIMENSIONS:
+        frames = build_dimension(spec, versions.filter(F.col("endpoint") == spec.endpoint))
+        rows = frames.rows.persist()
+        write_upserts(_audited(rows, curated_at), target.uri, target.database, spec.collection)
+        stored = spark.createDataFrame([(key,) for key in existing[spec.collection]], _IDS)
+        known[spec.collection] = stored.unionByName(rows.select("_id")).distinct()
+        rejected.append(frames.rejected)
+
+    calls = build_conversation_facts(versions.filter(F.col("endpoint") == "conversations"))
+    fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
+    write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
+    fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
+    write_upserts(_audited(fact_skill, curated_at), target.uri, target.database, "fact_call_skill")
+    rejected.append(calls.rejected)
+    _quarantine(target, rejected, curated_at)
+
+
+def _quarantine(target: DwhTarget, rejected: list[DataFrame], curated_at: datetime) -> None:
+    everything = rejected[0]
+    for frame in rejected[1:]:
+        everything = everything.unionByName(frame)
+    records = everything.select(
+        F.concat_ws("|", "raw_id", "reason").alias("_id"),
+        "raw_id",
+        "endpoint",
+        "entity_id",
+        "reason",
+        "curate_batch",
+        F.lit(curated_at).cast("timestamp").alias("quarantined_at"),
+    )
+    if not records.isEmpty():
+        log.warning("curate: %d raw versions quarantined", records.count())
+        write_upserts(records, target.uri, target.database, QUARANTINE)
