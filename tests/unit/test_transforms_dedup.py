@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 
 from jobs.transforms.dedup import latest_per_key, split_missing_keys
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from pyspark.sql import Column, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
 from jobs.transforms.ids import clean_id, clean_id_array, clean_id_list

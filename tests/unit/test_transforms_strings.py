@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from pyspark.sql import Column, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 
 from jobs.transforms.strings import clean_code, clean_string, clean_upper_code
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from pyspark.sql import Column, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 (the usual PySpark alias)
+from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, TimestampType
 
 from jobs.transforms.timestamps import (
