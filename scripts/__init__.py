@@ -1,0 +1,1 @@
+"""Developer tooling: setup, the local MongoDB-wire server, test and CI helpers."""
