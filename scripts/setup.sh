@@ -78,6 +78,7 @@ else
     fail "Maven could not resolve the connector; see $ROOT/.run/mvn.log"
   fi
   echo "$want_pom" >"$scratch/.pom.sha256"
+  chmod 755 "$scratch"  # mktemp made it private; the cache is meant to be shared
   rm -rf "$jars.old"
   [[ -d "$jars" ]] && mv "$jars" "$jars.old"
   mv "$scratch" "$jars"
