@@ -137,8 +137,7 @@ def _committed_curate_batch(query: StreamingQuery) -> str | None:
 def _raise_if_failed(queries: list[StreamingQuery]) -> None:
     for query in queries:
         if not query.isActive:
-            failure = query.exception()
-            raise RuntimeError(f"streaming query {query.name} stopped: {failure}")
+            raise RuntimeError(f"streaming query {query.name} stopped: {query.exception()}")
 
 
 def run_until_done(config: AppConfig, capture: StreamingQuery, curate: StreamingQuery) -> int:
@@ -147,12 +146,14 @@ def run_until_done(config: AppConfig, capture: StreamingQuery, curate: Streaming
     stop.install()
     end_key = format_instant(config.capture.end) if config.capture.end else None
     raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    running = [capture, curate]
     try:
         while not stop.requested:
-            _raise_if_failed([capture, curate])
+            _raise_if_failed(running)
             if end_key is not None and raw.latest_complete_batch() == end_key:
-                if capture.isActive:
+                if capture in running:
                     log.info("bounded run: %s captured, stopping the capture query", end_key)
+                    running.remove(capture)
                     capture.stop()
                 if (
                     _committed_curate_batch(curate) == end_key

@@ -5,9 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Where `scripts/setup.sh` puts the MongoDB Spark Connector and its driver jars; the image
 # bakes them into $SPARK_HOME/jars instead, where Spark finds them without help.
 DEFAULT_JAR_DIR = os.path.join(
@@ -21,7 +23,20 @@ def connector_jars(jar_dir: str | None = None) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "*.jar")))
 
 
+def _set_driver_jvm_options() -> None:
+    """UTC and our log4j2 file for a driver JVM that PySpark itself launches.
+
+    Under spark-submit the JVM is already running and spark-submit.sh passes the same options;
+    a session builder's `spark.driver.extraJavaOptions` would come too late for this JVM.
+    """
+    if "PYSPARK_SUBMIT_ARGS" in os.environ or os.environ.get("SPARK_ENV_LOADED"):
+        return
+    options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}"
+    os.environ["PYSPARK_SUBMIT_ARGS"] = f'--driver-java-options "{options}" pyspark-shell'
+
+
 def _base_builder(app_name: str, master: str | None) -> SparkSession.Builder:
+    _set_driver_jvm_options()
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
@@ -31,7 +46,8 @@ def _base_builder(app_name: str, master: str | None) -> SparkSession.Builder:
     # Every instant is stored and computed in UTC, whatever the host's zone.
     return (
         builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        # MongoDB URIs may hold a password: mask them wherever Spark prints a plan or option.
+        .config("spark.redaction.string.regex", r"(?i)mongodb(\+srv)?://[^\s/]*@")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
     )
@@ -49,6 +65,8 @@ def build_session(app_name: str, master: str | None, shuffle_partitions: int) ->
         _base_builder(app_name, master)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", str(CONF_DIR / "fairscheduler.xml"))
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .getOrCreate()
     )

@@ -182,7 +182,7 @@ def _call_facts(best: DataFrame, segments: DataFrame, metrics: DataFrame) -> Dat
         clean_code(F.col("c.originatingDirection")).alias("direction"),
         F.coalesce("customer_media_type", "first_media_type", F.lit("unknown")).alias("media_type"),
         clean_id_list(F.col("c.divisionIds")).alias("division_ids"),
-        clean_id_list(F.col("c.divisionIds"))[0].alias("division_id"),
+        F.get(clean_id_list(F.col("c.divisionIds")), 0).alias("division_id"),
         "first_queue_id",
         "last_queue_id",
         "agent_id",
