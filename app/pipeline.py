@@ -8,6 +8,7 @@ curated, and exits 0.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -130,8 +131,10 @@ def _committed_curate_batch(query: StreamingQuery) -> str | None:
     progress = query.lastProgress
     if not progress or not progress.get("sources"):
         return None
-    end = progress["sources"][0].get("endOffset")
-    return end.get("batch") if isinstance(end, dict) else None
+    end = progress["sources"][0]["endOffset"]
+    # Python data sources report their offset as JSON text, other sources as an object.
+    offset = json.loads(end) if isinstance(end, str) else end
+    return offset.get("batch") if isinstance(offset, dict) else None
 
 
 def _raise_if_failed(queries: list[StreamingQuery]) -> None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -83,16 +83,17 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
     versions = batch.withColumn("first_seen_at", parse_utc_instant(F.col("first_seen_at")))
     versions = versions.withColumn("last_seen_at", parse_utc_instant(F.col("last_seen_at")))
     versions = versions.persist()
+    persisted = [versions]
     try:
         counts = {
             row["endpoint"]: row["n"]
             for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
         }
-        if not counts:
-            return
-        _curate(target, versions, curated_at, batch.sparkSession)
+        if counts:
+            _curate(target, versions, counts, curated_at, persisted)
     finally:
-        versions.unpersist()
+        for frame in persisted:
+            frame.unpersist()
     log.info(
         "curate batch %d: raw versions %s curated in %.1fs",
         batch_id,
@@ -102,8 +103,13 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
 
 
 def _curate(
-    target: DwhTarget, versions: DataFrame, curated_at: datetime, spark: SparkSession
+    target: DwhTarget,
+    versions: DataFrame,
+    counts: dict[str, int],
+    curated_at: datetime,
+    persisted: list[DataFrame],
 ) -> None:
+    spark = versions.sparkSession
     store = DwhStore(target.uri, target.database)
     try:
         existing = {spec.collection: store.known_ids(spec.collection) for spec in DIMENSIONS}
@@ -113,23 +119,34 @@ def _curate(
     rejected: list[DataFrame] = []
     known: dict[str, DataFrame] = {}
     for spec in DIMENSIONS:
+        known[spec.collection] = spark.createDataFrame(
+            [(key,) for key in existing[spec.collection]], _IDS
+        )
+        if not counts.get(spec.endpoint):
+            continue  # each skipped endpoint saves a Spark job on a conversations-only batch
         frames = build_dimension(spec, versions.filter(F.col("endpoint") == spec.endpoint))
         rows = frames.rows.persist()
+        persisted.append(rows)
         write_upserts(_audited(rows, curated_at), target.uri, target.database, spec.collection)
-        stored = spark.createDataFrame([(key,) for key in existing[spec.collection]], _IDS)
-        known[spec.collection] = stored.unionByName(rows.select("_id")).distinct()
+        known[spec.collection] = known[spec.collection].unionByName(rows.select("_id"))
         rejected.append(frames.rejected)
 
-    calls = build_conversation_facts(versions.filter(F.col("endpoint") == "conversations"))
-    fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
-    write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
-    fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
-    write_upserts(_audited(fact_skill, curated_at), target.uri, target.database, "fact_call_skill")
-    rejected.append(calls.rejected)
-    _quarantine(target, rejected, curated_at)
+    if counts.get("conversations"):
+        calls = build_conversation_facts(versions.filter(F.col("endpoint") == "conversations"))
+        fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
+        write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
+        fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
+        write_upserts(
+            _audited(fact_skill, curated_at), target.uri, target.database, "fact_call_skill"
+        )
+        rejected.append(calls.rejected)
+    if rejected:
+        _quarantine(target, rejected, curated_at, persisted)
 
 
-def _quarantine(target: DwhTarget, rejected: list[DataFrame], curated_at: datetime) -> None:
+def _quarantine(
+    target: DwhTarget, rejected: list[DataFrame], curated_at: datetime, persisted: list[DataFrame]
+) -> None:
     everything = rejected[0]
     for frame in rejected[1:]:
         everything = everything.unionByName(frame)
@@ -141,7 +158,9 @@ def _quarantine(target: DwhTarget, rejected: list[DataFrame], curated_at: dateti
         "reason",
         "curate_batch",
         F.lit(curated_at).cast("timestamp").alias("quarantined_at"),
-    )
-    if not records.isEmpty():
-        log.warning("curate: %d raw versions quarantined", records.count())
+    ).persist()
+    persisted.append(records)
+    quarantined = records.count()
+    if quarantined:
+        log.warning("curate: %d raw versions quarantined", quarantined)
         write_upserts(records, target.uri, target.database, QUARANTINE)

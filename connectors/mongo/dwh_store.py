@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 from pyspark.sql import DataFrame
 
 from app.errors import SinkError
+from connectors.mongo import WRITE_BATCH_SIZE
 from jobs.star.dimensions import DIMENSIONS, SYSTEM_WRAPUP_CODES, UNKNOWN_KEY
 from jobs.transforms.audit import TRANSFORM_VERSION
 
@@ -52,6 +53,7 @@ def write_upserts(frame: DataFrame, uri: str, database: str, collection: str) ->
             .option("idFieldList", "_id")
             .option("upsertDocument", "true")
             .option("ordered", "false")
+            .option("maxBatchSize", str(WRITE_BATCH_SIZE))
             .save()
         )
     except Exception as error:  # py4j and Spark wrap the driver's errors in many types

@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 
 from app.config import parse_instant
 from app.errors import SinkError
+from connectors.mongo import WRITE_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,8 @@ MARKERS = "ingest_batches"
 CAPTURE_WINDOWS = "capture_windows"
 CONTROL_ENDPOINT = "_control"
 RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
-# Bulk writes go in groups of this many operations: big enough for throughput, small enough
-# for any server's message limit with payloads of tens of kilobytes.
-WRITE_CHUNK = 500
+# Entity ids per `$in` query when reading versions back.
+READ_CHUNK = 500
 
 
 def payload_sha256(payload: Any) -> str:
@@ -142,7 +142,7 @@ class RawStore:
                 endpoint, update = raw_document_update(row)
                 pending.setdefault(endpoint, []).append(update)
                 counts[endpoint] += 1
-                if len(pending[endpoint]) >= WRITE_CHUNK:
+                if len(pending[endpoint]) >= WRITE_BATCH_SIZE:
                     self.db[endpoint].bulk_write(pending.pop(endpoint), ordered=False)
             for endpoint, updates in pending.items():
                 self.db[endpoint].bulk_write(updates, ordered=False)
@@ -176,6 +176,6 @@ class RawStore:
 
     def versions(self, endpoint: str, entity_ids: list[str]) -> Iterator[dict[str, Any]]:
         """Every stored version of the given entities, so that curating is order-independent."""
-        for first in range(0, len(entity_ids), WRITE_CHUNK):
-            chunk = entity_ids[first : first + WRITE_CHUNK]
+        for first in range(0, len(entity_ids), READ_CHUNK):
+            chunk = entity_ids[first : first + READ_CHUNK]
             yield from self.db[endpoint].find({"entity_id": {"$in": chunk}})

@@ -162,7 +162,12 @@ def _call_facts(best: DataFrame, segments: DataFrame, metrics: DataFrame) -> Dat
         F.min_by("media_type", F.col("segment_start")).alias("first_media_type"),
         F.max(is_agent_talk.cast("int")).alias("answered_int"),
         F.max((F.col("purpose") == "acd").cast("int")).alias("queued_int"),
-        F.max(F.col("disconnect_type").isin(TRANSFER_DISCONNECTS).cast("int")).alias("xfer_int"),
+        # An ACD segment always ends in "transfer" (to the agent); only agents transfer calls.
+        F.max(
+            (
+                (F.col("purpose") == "agent") & F.col("disconnect_type").isin(TRANSFER_DISCONNECTS)
+            ).cast("int")
+        ).alias("xfer_int"),
         F.countDistinct("user_id").alias("agent_count"),
     )
     calls = best.join(per_call, "raw_id", "left").join(metrics, "raw_id", "left")
@@ -176,9 +181,9 @@ def _call_facts(best: DataFrame, segments: DataFrame, metrics: DataFrame) -> Dat
         "conversation_end",
         utc_date_key(start).alias("date_key"),
         utc_hour(start).alias("hour"),
-        F.when(is_final, F.col("conversation_end").cast("long") * 1000 - start.cast("long") * 1000)
-        .cast("long")
-        .alias("duration_ms"),
+        F.when(is_final, F.unix_millis("conversation_end") - F.unix_millis(start)).alias(
+            "duration_ms"
+        ),
         clean_code(F.col("c.originatingDirection")).alias("direction"),
         F.coalesce("customer_media_type", "first_media_type", F.lit("unknown")).alias("media_type"),
         clean_id_list(F.col("c.divisionIds")).alias("division_ids"),
