@@ -8,7 +8,6 @@ curated, and exits 0.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
@@ -127,16 +126,6 @@ class StopRequest:
         signal.signal(signal.SIGINT, handle)
 
 
-def _committed_curate_batch(query: StreamingQuery) -> str | None:
-    progress = query.lastProgress
-    if not progress or not progress.get("sources"):
-        return None
-    end = progress["sources"][0]["endOffset"]
-    # Python data sources report their offset as JSON text, other sources as an object.
-    offset = json.loads(end) if isinstance(end, str) else end
-    return offset.get("batch") if isinstance(offset, dict) else None
-
-
 def _raise_if_failed(queries: list[StreamingQuery]) -> None:
     for query in queries:
         if not query.isActive:
@@ -149,6 +138,7 @@ def run_until_done(config: AppConfig, capture: StreamingQuery, curate: Streaming
     stop.install()
     end_key = format_instant(config.capture.end) if config.capture.end else None
     raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    dwh = DwhStore(config.mongo.dwh_uri.reveal(), config.mongo.dwh_database)
     running = [capture, curate]
     try:
         while not stop.requested:
@@ -158,16 +148,14 @@ def run_until_done(config: AppConfig, capture: StreamingQuery, curate: Streaming
                     log.info("bounded run: %s captured, stopping the capture query", end_key)
                     running.remove(capture)
                     capture.stop()
-                if (
-                    _committed_curate_batch(curate) == end_key
-                    and not curate.status["isTriggerActive"]
-                ):
+                if dwh.curated_through(end_key):
                     log.info("bounded run: %s curated, stopping the curate query", end_key)
                     curate.stop()
                     return 0
             time.sleep(POLL_SECONDS)
     finally:
         raw.close()
+        dwh.close()
     for query in (capture, curate):
         query.stop()
     log.info("stopped cleanly on request")

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_upserts
+from connectors.mongo.raw_source import BATCH_MARKER
 from jobs.star.conversations import build_conversation_facts
 from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, build_dimension
 from jobs.transforms.audit import with_audit
@@ -89,8 +90,11 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
             row["endpoint"]: row["n"]
             for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
         }
+        reached = counts.pop(BATCH_MARKER, 0) and _reached_batch(versions)
         if counts:
             _curate(target, versions, counts, curated_at, persisted)
+        if reached:
+            _mark_curated(target, reached, counts, curated_at)
     finally:
         for frame in persisted:
             frame.unpersist()
@@ -100,6 +104,21 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
         counts,
         time.monotonic() - began,
     )
+
+
+def _reached_batch(versions: DataFrame) -> str:
+    marker = versions.filter(F.col("endpoint") == BATCH_MARKER).select("curate_batch").first()
+    return "" if marker is None else str(marker["curate_batch"])
+
+
+def _mark_curated(
+    target: DwhTarget, batch_key: str, counts: dict[str, int], curated_at: datetime
+) -> None:
+    store = DwhStore(target.uri, target.database)
+    try:
+        store.mark_curated(batch_key, counts, curated_at)
+    finally:
+        store.close()
 
 
 def _curate(

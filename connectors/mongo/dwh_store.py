@@ -23,6 +23,8 @@ from jobs.transforms.audit import TRANSFORM_VERSION
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine"
+# One control document per curate batch: which raw batch the DWH has reached, and its counts.
+CURATE_BATCHES = "curate_batches"
 # Business keys besides `_id`, declared unique so that no code path can ever add a duplicate.
 UNIQUE_KEYS: dict[str, list[str]] = {
     "fact_call": ["conversation_id"],
@@ -112,3 +114,15 @@ class DwhStore:
     def known_ids(self, collection: str) -> list[str]:
         """The `_id`s of a dimension, for resolving fact references to known members."""
         return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]
+
+    def mark_curated(self, batch_key: str, counts: dict[str, int], curated_at: datetime) -> None:
+        """Record that the DWH holds everything of the raw batches up to `batch_key`."""
+        document = {"_id": batch_key, "curated_at": curated_at, "raw_versions": counts}
+        try:
+            self.db[CURATE_BATCHES].replace_one({"_id": batch_key}, document, upsert=True)
+        except PyMongoError as error:
+            raise SinkError(f"cannot record curate batch {batch_key}: {error}") from error
+
+    def curated_through(self, batch_key: str) -> bool:
+        """Whether a curate batch has reached `batch_key`."""
+        return self.db[CURATE_BATCHES].find_one({"_id": batch_key}, {"_id": 1}) is not None

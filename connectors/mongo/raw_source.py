@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Entities per partition: each partition is one Spark task, so a replay of months spreads over
 # many tasks instead of one huge read.
 ENTITIES_PER_PARTITION = 2000
+# The endpoint name of the one row per batch that only says which raw batch it reaches.
+BATCH_MARKER = "_batch"
 
 RAW_VERSION_SCHEMA = StructType(
     [
@@ -98,11 +100,26 @@ class RawStreamReader(DataSourceStreamReader):
             for first in range(0, len(ids), ENTITIES_PER_PARTITION):
                 chunk = tuple(ids[first : first + ENTITIES_PER_PARTITION])
                 parts.append(RawPartition(endpoint, chunk, upto))
+        # One marker task per batch, so the curate step always learns which raw batch it has
+        # reached, even when no entity changed in it.
+        parts.append(RawPartition(BATCH_MARKER, (), upto))
         log.info("planned curate batch (%s, %s]: %d partitions", after, upto, len(parts))
         return parts
 
     def read(self, partition: RawPartition) -> Iterator[tuple[str | None, ...]]:
         """Executor: every stored version of the partition's entities, payload as JSON text."""
+        if partition.endpoint == BATCH_MARKER:
+            yield (
+                BATCH_MARKER,
+                partition.curate_batch,
+                None,
+                None,
+                None,
+                None,
+                None,
+                partition.curate_batch,
+            )
+            return
         store = RawStore(self.uri, self.database)
         try:
             for doc in store.versions(partition.endpoint, list(partition.entity_ids)):
