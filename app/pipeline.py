@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import FrameType
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -114,6 +115,7 @@ class StopRequest:
     """Set by SIGTERM/SIGINT: finish the running batches, stop both queries, exit cleanly."""
 
     requested: bool = False
+    previous: dict[int, Any] = field(default_factory=dict)
 
     def install(self) -> None:
         """Route SIGTERM and SIGINT here (Kubernetes sends SIGTERM before killing the pod)."""
@@ -122,8 +124,12 @@ class StopRequest:
             log.warning("signal %d received: stopping after the running batches", signum)
             self.requested = True
 
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        self.previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def uninstall(self) -> None:
+        """Give the signals back to whoever handled them before (tests, embedding code)."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def _raise_if_failed(queries: list[StreamingQuery]) -> None:
@@ -154,6 +160,7 @@ def run_until_done(config: AppConfig, capture: StreamingQuery, curate: Streaming
                     return 0
             time.sleep(POLL_SECONDS)
     finally:
+        stop.uninstall()
         raw.close()
         dwh.close()
     for query in (capture, curate):
