@@ -110,7 +110,10 @@ class GenesysClient:
         self.stats.requests += 1
         if response.status_code != 200:
             code, message = _error_text(response)
-            error_type = RetriableApiError if response.status_code >= 500 else FatalApiError
+            # A throttled (429) or failing (5xx) login host is worth retrying later; the rest
+            # (400, 401, 403) means the credentials or the region are wrong.
+            retriable = response.status_code == 429 or response.status_code >= 500
+            error_type = RetriableApiError if retriable else FatalApiError
             raise error_type(
                 f"Genesys refused the client credentials of client id {self.settings.client_id!r} "
                 f"(HTTP {response.status_code} {code}: {message}); check GENESYS_CLIENT_ID and "
