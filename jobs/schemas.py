@@ -9,6 +9,8 @@ flattened export's stringified array does), `from_json` hands over its JSON text
 
 from __future__ import annotations
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
@@ -96,3 +98,26 @@ WRAPUP_CODE = StructType(
 DIVISION = StructType(
     [*_strings("id", "name", "description"), StructField("homeDivision", BooleanType())]
 )
+
+# A payload that is not valid JSON keeps its text here instead of turning into a row of nulls
+# that would pass for a record with missing fields.
+CORRUPT_RECORD = "_corrupt_record"
+
+
+def with_corrupt_record(schema: StructType) -> StructType:
+    """`schema` plus the column where `from_json` puts malformed input."""
+    return StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
+
+
+def parse_payload(payload: Column, schema: StructType) -> Column:
+    """Parse JSON text with an explicit schema; malformed text shows in `_corrupt_record`."""
+    return F.from_json(
+        payload,
+        with_corrupt_record(schema),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
+    )
+
+
+def is_malformed(parsed: Column) -> Column:
+    """True where `parse_payload` could not read the text as a JSON object."""
+    return parsed.isNull() | parsed[CORRUPT_RECORD].isNotNull()

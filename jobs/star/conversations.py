@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from jobs.schemas import CONVERSATION
+from jobs.schemas import CONVERSATION, is_malformed, parse_payload
 from jobs.transforms.dedup import latest_per_key, split_missing_keys
 from jobs.transforms.ids import clean_id, clean_id_list
 from jobs.transforms.strings import clean_code
@@ -53,13 +53,15 @@ class ConversationFrames:
 
 def parse_versions(versions: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Parse payloads with the explicit schema; return (parsed, rejected with a reason)."""
-    parsed = versions.withColumn("c", F.from_json("payload", CONVERSATION)).withColumn(
+    parsed = versions.withColumn("c", parse_payload(F.col("payload"), CONVERSATION)).withColumn(
         "conversation_id", clean_id(F.col("c.conversationId"))
     )
-    unparsable = parsed.filter(F.col("c").isNull()).withColumn(
+    unparsable = parsed.filter(is_malformed(F.col("c"))).withColumn(
         "reason", F.lit("payload is not a JSON object of a conversation record")
     )
-    keyed, keyless = split_missing_keys(parsed.filter(F.col("c").isNotNull()), ["conversation_id"])
+    keyed, keyless = split_missing_keys(
+        parsed.filter(~is_malformed(F.col("c"))), ["conversation_id"]
+    )
     keyless = keyless.withColumn("reason", F.lit("conversationId is missing or blank"))
     rejected = unparsable.unionByName(keyless).select(
         "endpoint", "raw_id", "entity_id", "curate_batch", "reason"

@@ -132,13 +132,14 @@ def build_dimension(spec: DimensionSpec, versions: DataFrame) -> DimensionFrames
         spec: which dimension.
         versions: raw versions of that endpoint, `first_seen_at`/`last_seen_at` as timestamps.
     """
-    parsed = versions.withColumn("e", F.from_json("payload", spec.schema)).withColumn(
-        spec.key_column, clean_id(F.col("e.id"))
-    )
-    unparsable = parsed.filter(F.col("e").isNull()).withColumn(
+    parsed = versions.withColumn("e", schemas.parse_payload(F.col("payload"), spec.schema))
+    parsed = parsed.withColumn(spec.key_column, clean_id(F.col("e.id")))
+    unparsable = parsed.filter(schemas.is_malformed(F.col("e"))).withColumn(
         "reason", F.lit(f"payload is not a JSON object of a {spec.endpoint} entity")
     )
-    keyed, keyless = split_missing_keys(parsed.filter(F.col("e").isNotNull()), [spec.key_column])
+    keyed, keyless = split_missing_keys(
+        parsed.filter(~schemas.is_malformed(F.col("e"))), [spec.key_column]
+    )
     rejected = unparsable.unionByName(
         keyless.withColumn("reason", F.lit("id is missing or blank"))
     ).select("endpoint", "raw_id", "entity_id", "curate_batch", "reason")
