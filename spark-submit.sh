@@ -94,7 +94,8 @@ cmd=(
   --conf spark.scheduler.mode=FAIR
   --conf "spark.pyspark.python=$python_bin"
   # The JVMs' own zone too, so nothing falls back to the host's local time.
-  --conf spark.driver.extraJavaOptions=-Duser.timezone=UTC
+  # And our log4j2 file: warnings only, so the app's one-line-per-batch INFO logs stand out.
+  --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dlog4j2.configurationFile=$ROOT/conf/log4j2.properties"
   --conf spark.executor.extraJavaOptions=-Duser.timezone=UTC
   --py-files "$ZIP"
 )

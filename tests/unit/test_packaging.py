@@ -66,7 +66,8 @@ def test_launcher_dry_run_prints_command_in_order(tmp_path: Path) -> None:
         "--conf",
         "spark.pyspark.python=/usr/bin/python3",
         "--conf",
-        "spark.driver.extraJavaOptions=-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions=-Duser.timezone=UTC "
+        f"-Dlog4j2.configurationFile={ROOT}/conf/log4j2.properties",
         "--conf",
         "spark.executor.extraJavaOptions=-Duser.timezone=UTC",
         "--py-files",
