@@ -121,6 +121,29 @@ def test_token_several_requests_fetched_once(sim: RunningSimulator) -> None:
     assert client.stats.token_refreshes == 1
 
 
+def test_token_lifetime_within_renew_margin_renewed_before_each_request() -> None:
+    # A 59 s token is already inside the 60 s renew margin when it arrives: never reused.
+    config = SimulatorConfig(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        start=NOW,
+        speed=0.0,
+        agents=5,
+        conversations_per_hour=10,
+        token_ttl_seconds=59,
+    )
+    with start_simulator(config, center=None) as short_lived:
+        client, _ = make_client(short_lived)
+        before = server_counts(short_lived)
+
+        for _ in range(3):
+            client.request("GET", "/api/v2/authorization/divisions", params={"pageSize": 1})
+
+        after = server_counts(short_lived)
+    assert count_since(before, after, TOKEN_PATH, 200) == 3
+    assert client.stats.token_refreshes == 3
+
+
 def test_token_bad_secret_fatal_error_names_client_not_secret(sim: RunningSimulator) -> None:
     wrong_secret = "wrong-Secret-7f3a9c-do-not-show"
     client, sleeps = make_client(sim, secret=wrong_secret)
@@ -243,14 +266,18 @@ def test_details_query_interval_sent_in_genesys_format(sim: RunningSimulator) ->
     assert b'"interval": "2026-12-04T09:47:00.123Z/2026-12-04T10:02:00.000Z"' in sent[-1]
 
 
-def test_multi_get_known_ids_returns_each_record(sim: RunningSimulator) -> None:
-    wanted = sorted(expected_ids(sim, NOW - timedelta(minutes=5), NOW))
+def test_multi_get_150_ids_two_chunks_each_record_once(sim: RunningSimulator) -> None:
+    wanted = sorted(expected_ids(sim, NOW - timedelta(minutes=45), NOW))[:150]
+    assert len(wanted) == 150
     client, _ = make_client(sim)
+    before = server_counts(sim)
 
     ids = [record["conversationId"] for record in client.get_conversations(wanted)]
 
+    after = server_counts(sim)
     assert sorted(ids) == wanted
-    assert client.stats.pages == 1
+    assert count_since(before, after, "GET /api/v2/analytics/conversations/details", 200) == 2
+    assert client.stats.pages == 2
 
 
 # -- throttling and server errors ---------------------------------------------------------------
