@@ -1,0 +1,93 @@
+"""The raw layer against a real MongoDB-wire server: versions, idempotency, markers, text
+fallback for keys a server may refuse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.mongo.raw_store import RawStore, payload_sha256
+from tests.integration.conftest import DbNames
+
+pytestmark = pytest.mark.integration
+
+
+def _row(payload: Any, batch: str, fetched: str, entity: str = "c-1") -> dict[str, Any]:
+    return {
+        "endpoint": "conversations",
+        "entity_id": entity,
+        "payload": json.dumps(payload),
+        "batch_key": batch,
+        "window_start": "2026-12-04T10:00:00.000Z",
+        "window_end": batch,
+        "fetched_at": fetched,
+    }
+
+
+@pytest.fixture
+def store(mongo_uri: str, fresh_db_names: DbNames) -> Iterator[RawStore]:
+    raw = RawStore(mongo_uri, fresh_db_names.raw)
+    raw.ensure_indexes()
+    yield raw
+    raw.close()
+
+
+LIVE = {"conversationId": "c-1", "conversationStart": "2026-12-04T10:00:00.000Z"}
+ENDED = {**LIVE, "conversationEnd": "2026-12-04T10:05:00.000Z"}
+
+
+def test_raw_store_same_payload_twice_keeps_one_version(store: RawStore) -> None:
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")])
+    store.land([_row(LIVE, "B2", "2026-12-04T10:04:00.000Z")])
+    docs = list(store.db.conversations.find())
+    assert [(d["_id"], d["ingest_batch"], d["last_seen_batch"]) for d in docs] == [
+        (f"c-1:{payload_sha256(LIVE)}", "B1", "B2")
+    ]
+
+
+def test_raw_store_changed_payload_adds_a_version(store: RawStore) -> None:
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")])
+    store.land([_row(ENDED, "B2", "2026-12-04T10:06:00.000Z")])
+    payloads = sorted(
+        (d["ingest_batch"], "conversationEnd" in d["payload"])
+        for d in store.db.conversations.find()
+    )
+    assert payloads == [("B1", False), ("B2", True)]
+
+
+def test_raw_store_replaying_an_older_batch_keeps_last_seen(store: RawStore) -> None:
+    store.land([_row(LIVE, "B2", "2026-12-04T10:04:00.000Z")])
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")])
+    doc = store.db.conversations.find_one()
+    assert (doc["last_seen_batch"], doc["last_seen_at"].isoformat()) == (
+        "B2",
+        "2026-12-04T10:04:00+00:00",
+    )
+
+
+def test_raw_store_unstorable_keys_are_kept_as_text(store: RawStore) -> None:
+    payload = {**LIVE, "attributes": {"a.b": 1, "$weird": 2}}
+    store.land([_row(payload, "B1", "2026-12-04T10:02:00.000Z")])
+    doc = store.db.conversations.find_one()
+    assert "payload" not in doc
+    assert json.loads(doc["payload_text"]) == payload
+    assert doc["payload_stored_as_text_because"] == "key 'a.b' is not storable"
+
+
+def test_raw_store_markers_order_batches_by_window_end(store: RawStore) -> None:
+    for key in ("2026-12-04T10:02:00.000Z", "2026-12-04T10:04:00.000Z"):
+        store.mark_complete(key, {"conversations": 1}, {"window_start": "x", "window_end": key})
+    assert store.latest_complete_batch() == "2026-12-04T10:04:00.000Z"
+
+
+def test_raw_store_touched_ids_include_first_and_last_seen(store: RawStore) -> None:
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z", entity="c-1")])
+    store.land([_row(LIVE, "B3", "2026-12-04T10:06:00.000Z", entity="c-1")])
+    second = {**LIVE, "conversationId": "c-2"}
+    store.land([_row(second, "B2", "2026-12-04T10:04:00.000Z", entity="c-2")])
+    assert store.touched_entity_ids("conversations", "B2", "B3") == ["c-1"]
+    assert store.touched_entity_ids("conversations", "B1", "B2") == ["c-2"]
+    assert store.touched_entity_ids("conversations", "", "B3") == ["c-1", "c-2"]
