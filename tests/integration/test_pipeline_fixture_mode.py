@@ -151,6 +151,4 @@ def test_pipeline_fixture_second_run_changes_no_dwh_document(
             for name, docs in snapshot.items()
         }
 
-    assert without_audit_time(fixture_runs["second"]) == without_audit_time(
-        fixture_runs["first"]
-    )
+    assert without_audit_time(fixture_runs["second"]) == without_audit_time(fixture_runs["first"])
