@@ -151,7 +151,14 @@ def _curate(
         rejected.append(frames.rejected)
 
     if counts.get("conversations"):
-        calls = build_conversation_facts(versions.filter(F.col("endpoint") == "conversations"))
+
+        def keep(frame: DataFrame) -> DataFrame:
+            persisted.append(frame.persist())
+            return frame
+
+        calls = build_conversation_facts(
+            versions.filter(F.col("endpoint") == "conversations"), reuse=keep
+        )
         fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
         write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
         fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)

@@ -9,6 +9,7 @@ view shows; an e-mail re-opened after its end has later segments still), then th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -260,15 +261,21 @@ def _call_skill_facts(best: DataFrame, segments: DataFrame) -> DataFrame:
     )
 
 
-def build_conversation_facts(versions: DataFrame) -> ConversationFrames:
+def build_conversation_facts(
+    versions: DataFrame, reuse: Callable[[DataFrame], DataFrame] = lambda frame: frame
+) -> ConversationFrames:
     """Parse, pick the best version per conversation and build both fact tables.
 
     Args:
         versions: raw conversation versions (columns of the `genesys_raw` source) with
             `first_seen_at`/`last_seen_at` already parsed to timestamps.
+        reuse: applied to the intermediate frames that both fact tables read (the parsed
+            versions, their segments, the best versions); the curate job persists them, so
+            each is computed once per batch. Identity by default, which keeps this pure.
     """
     parsed, rejected = parse_versions(versions)
-    segments = _segments(parsed)
-    best = _best_versions(parsed, segments)
+    parsed = reuse(parsed)
+    segments = reuse(_segments(parsed))
+    best = reuse(_best_versions(parsed, segments))
     calls = _call_facts(best, segments, _metrics(parsed))
     return ConversationFrames(calls, _call_skill_facts(best, segments), rejected)
