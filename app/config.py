@@ -181,6 +181,9 @@ class _Reader:
         for name in (env_name, fallback_env):
             if not name:
                 continue
+            if self.env.get(name) and self.env.get(f"{name}_FILE"):
+                self.problems.append(f"both {name} and {name}_FILE are set: keep one of them")
+                return Secret("")
             if self.env.get(name):
                 return Secret(self.env[name])
             path = self.env.get(f"{name}_FILE")
@@ -200,7 +203,8 @@ class _Reader:
 def _genesys(reader: _Reader) -> GenesysSettings:
     region = reader.text("genesys", "region", "GENESYS_REGION", "us_east_1")
     domain = REGION_DOMAINS.get(region, region if "." in region else "")
-    if not domain:
+    explicit_api = reader.text("genesys", "api_base_url", "GENESYS_API_BASE_URL")
+    if not domain and not explicit_api:
         reader.problems.append(
             f"genesys.region (GENESYS_REGION) {region!r} is neither a known region "
             f"({', '.join(sorted(REGION_DOMAINS))}) nor a domain like mypurecloud.ie"

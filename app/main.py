@@ -62,8 +62,9 @@ def run(config_path: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; logs go to stderr, one line per unit of work."""
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("py4j", "urllib3", "pymongo"):

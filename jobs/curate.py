@@ -147,7 +147,8 @@ def _curate(
         rows = frames.rows.persist()
         persisted.append(rows)
         write_upserts(_audited(rows, curated_at), target.uri, target.database, spec.collection)
-        known[spec.collection] = known[spec.collection].unionByName(rows.select("_id"))
+        # distinct: a member both stored and in this batch must match a fact only once.
+        known[spec.collection] = known[spec.collection].unionByName(rows.select("_id")).distinct()
         rejected.append(frames.rejected)
 
     if counts.get("conversations"):

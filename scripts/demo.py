@@ -125,7 +125,16 @@ def app_environment(
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
     )
-    env.pop("GENESYS_CLIENT_SECRET", None)
+    # Only the server started above: inherited per-layer URIs would send data elsewhere.
+    for name in (
+        "GENESYS_CLIENT_SECRET",
+        "MONGO_RAW_URI",
+        "MONGO_DWH_URI",
+        "MONGO_URI_FILE",
+        "MONGO_RAW_URI_FILE",
+        "MONGO_DWH_URI_FILE",
+    ):
+        env.pop(name, None)
     return env, lookback - trigger
 
 

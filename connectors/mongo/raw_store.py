@@ -62,13 +62,13 @@ def raw_document_update(row: dict[str, Any]) -> tuple[str, UpdateOne]:
     payload = json.loads(text)
     digest = payload_sha256(payload)
     fetched_at = parse_instant(row["fetched_at"])
-    entity_id = row["entity_id"]
+    # A record without an id keeps "" as its entity id, so that the curate step reads it back
+    # (and quarantines it) instead of it waiting forever under a null key.
+    entity_id = row["entity_id"] or ""
     document: dict[str, Any] = {
         "entity_id": entity_id,
         "endpoint": row["endpoint"],
         "payload_sha256": digest,
-        "first_seen_at": fetched_at,
-        "ingest_batch": row["batch_key"],
         "window_start": row["window_start"],
         "window_end": row["window_end"],
     }
@@ -80,10 +80,11 @@ def raw_document_update(row: dict[str, Any]) -> tuple[str, UpdateOne]:
         document["payload_text"] = text
         document["payload_stored_as_text_because"] = f"key {bad_key!r} is not storable"
     update = UpdateOne(
-        {"_id": f"{entity_id}:{digest}"},
+        {"_id": f"{entity_id or 'no-id'}:{digest}"},
         {
             "$setOnInsert": document,
-            # $max keeps these right when an older batch is replayed after a newer one.
+            # $min/$max keep these right when an older batch is replayed after a newer one.
+            "$min": {"first_seen_at": fetched_at, "ingest_batch": row["batch_key"]},
             "$max": {"last_seen_at": fetched_at, "last_seen_batch": row["batch_key"]},
         },
         upsert=True,

@@ -160,7 +160,8 @@ def _call_facts(best: DataFrame, segments: DataFrame, metrics: DataFrame) -> Dat
             "wrapup_code", F.when(F.col("wrapup_code").isNotNull(), F.col("segment_start"))
         ).alias("wrapup_code"),
         F.min_by(
-            "media_type", F.when(F.col("purpose").isin("customer", "external"), "segment_start")
+            "media_type",
+            F.when(F.col("purpose").isin("customer", "external"), F.col("segment_start")),
         ).alias("customer_media_type"),
         F.min_by("media_type", F.col("segment_start")).alias("first_media_type"),
         F.max(is_agent_talk.cast("int")).alias("answered_int"),
@@ -211,6 +212,8 @@ def _call_facts(best: DataFrame, segments: DataFrame, metrics: DataFrame) -> Dat
         "wait_ms",
         "alert_ms",
         "ivr_ms",
+        "abandon_ms",
+        "not_responding_ms",
         "n_offered",
         "n_transferred",
         F.coalesce(F.col("agent_count"), F.lit(0)).alias("agent_count"),

@@ -91,3 +91,22 @@ def test_raw_store_touched_ids_include_first_and_last_seen(store: RawStore) -> N
     assert store.touched_entity_ids("conversations", "B2", "B3") == ["c-1"]
     assert store.touched_entity_ids("conversations", "B1", "B2") == ["c-2"]
     assert store.touched_entity_ids("conversations", "", "B3") == ["c-1", "c-2"]
+
+
+def test_raw_store_record_without_id_is_kept_under_an_empty_id(store: RawStore) -> None:
+    keyless = {"conversationStart": "2026-12-04T10:00:00.000Z"}
+    store.land([_row(keyless, "B1", "2026-12-04T10:02:00.000Z", entity=None)])
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")])
+    doc = store.db.conversations.find_one({"entity_id": ""})
+    assert doc["_id"] == f"no-id:{payload_sha256(keyless)}"
+    assert store.touched_entity_ids("conversations", "", "B1") == ["", "c-1"]
+
+
+def test_raw_store_replaying_an_older_batch_moves_first_seen_back(store: RawStore) -> None:
+    store.land([_row(LIVE, "B2", "2026-12-04T10:04:00.000Z")])
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")])
+    doc = store.db.conversations.find_one()
+    assert (doc["ingest_batch"], doc["first_seen_at"].isoformat()) == (
+        "B1",
+        "2026-12-04T10:02:00+00:00",
+    )

@@ -113,3 +113,21 @@ def test_mask_uri_hides_the_password_only() -> None:
     assert mask_uri("mongodb://etl:pa55word@db.example:27017/x") == (
         "mongodb://etl:***@db.example:27017/x"
     )
+
+
+def test_load_config_secret_in_env_and_file_is_ambiguous(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("other")
+    with pytest.raises(
+        ConfigError, match="both GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_FILE"
+    ):
+        load_config(env={**BASE_ENV, "GENESYS_CLIENT_SECRET_FILE": str(secret_file)})
+
+
+def test_load_config_api_url_makes_the_region_irrelevant() -> None:
+    env = {**BASE_ENV, "GENESYS_REGION": "atlantis", "GENESYS_API_BASE_URL": "http://127.0.0.1:9"}
+    config = load_config(env=env)
+    assert (config.genesys.api_base_url, config.genesys.login_base_url) == (
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+    )

@@ -225,3 +225,25 @@ def test_build_facts_first_loaded_is_the_earliest_version(spark: Any) -> None:
     )
     assert frames.calls.collect()[0]["first_loaded_at"] == datetime(2024, 3, 5, 10, 2)
     assert datetime(2024, 3, 5, 10, 2, tzinfo=UTC).tzinfo is UTC
+
+
+@pytest.mark.parametrize("listed_first", ["callback", "voice"])
+def test_build_facts_media_type_is_the_customers_earliest_session(
+    spark: Any, listed_first: str
+) -> None:
+    record = _record(ended=True)
+    sessions = {
+        "callback": {
+            "mediaType": "callback",
+            "segments": [_segment("2024-03-05T10:00:00.000Z", None, "scheduled")],
+        },
+        "voice": {
+            "mediaType": "voice",
+            "segments": [_segment("2024-03-05T10:01:00.000Z", None, "interact")],
+        },
+    }
+    # Either order in the payload: only the segment start may decide.
+    order = [listed_first, "voice" if listed_first == "callback" else "callback"]
+    record["participants"][0]["sessions"] = [sessions[name] for name in order]
+    frames = build_conversation_facts(_versions(spark, [("r-1", record, "2024-03-05T10:06:00Z")]))
+    assert frames.calls.collect()[0]["media_type"] == "callback"
