@@ -8,6 +8,8 @@ curated, and exits 0.
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 import signal
 import time
@@ -138,26 +140,51 @@ def _raise_if_failed(queries: list[StreamingQuery]) -> None:
             raise RuntimeError(f"streaming query {query.name} stopped: {query.exception()}")
 
 
+def source_offset(query: StreamingQuery) -> dict[str, Any]:
+    """The end offset of the query's last progress report, as a dict ({} before the first).
+
+    PySpark reports a Python data source's offset as the text of a Python dict, other sources
+    as JSON; both are read here.
+    """
+    progress = query.lastProgress
+    if not progress or not progress["sources"]:
+        return {}
+    offset = progress["sources"][0]["endOffset"]
+    if isinstance(offset, str):
+        try:
+            offset = json.loads(offset)
+        except ValueError:
+            offset = ast.literal_eval(offset)
+    return offset if isinstance(offset, dict) else {}
+
+
 def run_until_done(config: AppConfig, capture: StreamingQuery, curate: StreamingQuery) -> int:
-    """Wait for the queries; return the process exit code."""
+    """Wait for the queries; return the process exit code.
+
+    A bounded run is done when this run's capture query has committed the end of the range and
+    the curate query has curated the landing that batch made, so a second run over the same
+    range does the work again instead of trusting markers left by the first.
+    """
     stop = StopRequest()
     stop.install()
     end_key = format_instant(config.capture.end) if config.capture.end else None
     raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
     dwh = DwhStore(config.mongo.dwh_uri.reveal(), config.mongo.dwh_database)
     running = [capture, curate]
+    final_landing: int | None = None
     try:
         while not stop.requested:
             _raise_if_failed(running)
-            if end_key is not None and raw.latest_complete_batch() == end_key:
-                if capture in running:
-                    log.info("bounded run: %s captured, stopping the capture query", end_key)
-                    running.remove(capture)
-                    capture.stop()
-                if dwh.curated_through(end_key):
-                    log.info("bounded run: %s curated, stopping the curate query", end_key)
-                    curate.stop()
-                    return 0
+            captured = final_landing is None and source_offset(capture).get("until") == end_key
+            if end_key is not None and captured:
+                log.info("bounded run: %s captured, stopping the capture query", end_key)
+                running.remove(capture)
+                capture.stop()
+                final_landing = raw.landing_of(end_key)
+            if final_landing is not None and dwh.curated_through(final_landing):
+                log.info("bounded run: %s curated, stopping the curate query", end_key)
+                curate.stop()
+                return 0
             time.sleep(POLL_SECONDS)
     finally:
         stop.uninstall()

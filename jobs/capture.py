@@ -27,7 +27,9 @@ class RawTarget:
     database: str
 
 
-def _land_partition(target: RawTarget, rows: Iterator[Row]) -> Iterator[tuple[str, Any]]:
+def _land_partition(
+    target: RawTarget, land_seq: int, rows: Iterator[Row]
+) -> Iterator[tuple[str, Any]]:
     """Executor: upsert one partition's payloads; report counts and the windows it saw."""
     store = RawStore(target.uri, target.database)
     windows: set[tuple[str, str, str]] = set()
@@ -41,7 +43,7 @@ def _land_partition(target: RawTarget, rows: Iterator[Row]) -> Iterator[tuple[st
             yield row.asDict()
 
     try:
-        counts = store.land(as_dicts())
+        counts = store.land(as_dicts(), land_seq)
     finally:
         store.close()
     yield ("counts", dict(counts))
@@ -50,10 +52,18 @@ def _land_partition(target: RawTarget, rows: Iterator[Row]) -> Iterator[tuple[st
         yield ("window", window)
 
 
-def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> None:
-    """Driver, `foreachBatch` of the capture query: land, then write the completion marker."""
+def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> str | None:
+    """Driver, `foreachBatch` of the capture query: land, then write the completion marker.
+
+    Returns the raw batch key, or None for a batch without planned work.
+    """
     began = time.monotonic()
-    reports = batch.rdd.mapPartitions(partial(_land_partition, target)).collect()
+    store = RawStore(target.uri, target.database)
+    try:
+        land_seq = store.next_land_seq()
+    finally:
+        store.close()
+    reports = batch.rdd.mapPartitions(partial(_land_partition, target, land_seq)).collect()
     counts: Counter[str] = Counter()
     windows = set()
     controls = 0
@@ -67,7 +77,7 @@ def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> None:
     if not windows:
         # Every planned partition yields a control row, so this means a batch with no work.
         log.info("capture batch %d: nothing planned", batch_id)
-        return
+        return None
     if len(windows) != 1:
         raise RuntimeError(f"capture batch {batch_id} mixes windows {sorted(windows)}")
     batch_key, window_start, window_end = windows.pop()
@@ -75,6 +85,7 @@ def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> None:
     try:
         store.mark_complete(
             batch_key,
+            land_seq,
             dict(counts),
             {"window_start": window_start, "window_end": window_end, "partitions": controls},
         )
@@ -89,3 +100,4 @@ def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> None:
         dict(counts),
         time.monotonic() - began,
     )
+    return batch_key

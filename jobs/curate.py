@@ -77,8 +77,11 @@ def _audited(frame: DataFrame, curated_at: datetime) -> DataFrame:
     ).drop("first_loaded_at", "raw_id", "curate_batch")
 
 
-def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None:
-    """Driver, `foreachBatch` of the curate query: build and upsert dimensions and facts."""
+def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> int | None:
+    """Driver, `foreachBatch` of the curate query: build and upsert dimensions and facts.
+
+    Returns the landing sequence number the DWH now holds everything of, if the batch had one.
+    """
     began = time.monotonic()
     curated_at = datetime.now(UTC).replace(microsecond=0)
     versions = batch.withColumn("first_seen_at", parse_utc_instant(F.col("first_seen_at")))
@@ -90,7 +93,7 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
             row["endpoint"]: row["n"]
             for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
         }
-        reached = counts.pop(BATCH_MARKER, 0) and _reached_batch(versions)
+        reached = _reached_landing(versions) if counts.pop(BATCH_MARKER, 0) else None
         if counts:
             _curate(target, versions, counts, curated_at, persisted)
         if reached:
@@ -104,19 +107,24 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> None
         counts,
         time.monotonic() - began,
     )
+    return reached[0] if reached else None
 
 
-def _reached_batch(versions: DataFrame) -> str:
-    marker = versions.filter(F.col("endpoint") == BATCH_MARKER).select("curate_batch").first()
-    return "" if marker is None else str(marker["curate_batch"])
+def _reached_landing(versions: DataFrame) -> tuple[int, str] | None:
+    marker = (
+        versions.filter(F.col("endpoint") == BATCH_MARKER)
+        .select("curate_seq", "curate_batch")
+        .first()
+    )
+    return None if marker is None else (int(marker["curate_seq"]), str(marker["curate_batch"]))
 
 
 def _mark_curated(
-    target: DwhTarget, batch_key: str, counts: dict[str, int], curated_at: datetime
+    target: DwhTarget, reached: tuple[int, str], counts: dict[str, int], curated_at: datetime
 ) -> None:
     store = DwhStore(target.uri, target.database)
     try:
-        store.mark_curated(batch_key, counts, curated_at)
+        store.mark_curated(reached[0], reached[1], counts, curated_at)
     finally:
         store.close()
 

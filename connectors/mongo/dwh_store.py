@@ -115,14 +115,22 @@ class DwhStore:
         """The `_id`s of a dimension, for resolving fact references to known members."""
         return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]
 
-    def mark_curated(self, batch_key: str, counts: dict[str, int], curated_at: datetime) -> None:
-        """Record that the DWH holds everything of the raw batches up to `batch_key`."""
-        document = {"_id": batch_key, "curated_at": curated_at, "raw_versions": counts}
+    def mark_curated(
+        self, land_seq: int, batch_key: str, counts: dict[str, int], curated_at: datetime
+    ) -> None:
+        """Record that the DWH holds everything landed up to `land_seq` (raw batch `batch_key`)."""
+        document = {
+            "_id": land_seq,
+            "raw_batch": batch_key,
+            "curated_at": curated_at,
+            "raw_versions": counts,
+        }
         try:
-            self.db[CURATE_BATCHES].replace_one({"_id": batch_key}, document, upsert=True)
+            self.db[CURATE_BATCHES].replace_one({"_id": land_seq}, document, upsert=True)
         except PyMongoError as error:
             raise SinkError(f"cannot record curate batch {batch_key}: {error}") from error
 
-    def curated_through(self, batch_key: str) -> bool:
-        """Whether a curate batch has reached `batch_key`."""
-        return self.db[CURATE_BATCHES].find_one({"_id": batch_key}, {"_id": 1}) is not None
+    def curated_through(self, land_seq: int) -> bool:
+        """Whether a curate batch has reached landing `land_seq`."""
+        found = self.db[CURATE_BATCHES].find_one({"_id": {"$gte": land_seq}}, {"_id": 1})
+        return found is not None

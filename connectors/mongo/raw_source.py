@@ -1,9 +1,9 @@
 """The `genesys_raw` streaming data source: completed raw batches, for the curate query.
 
-Offsets are raw batch keys (window ends, fixed-width ISO instants that sort as text). A batch
-(after, upto] yields every stored version of each entity that was first or last seen in it, so
+Offsets are landing sequence numbers of completed capture batches. A batch (after, upto] yields
+every stored version of each entity that a landing in that range wrote or saw again, so
 the curate step picks the best version from the whole history, whatever order versions came in.
-A replay is a fresh checkpoint: it starts from the empty key and calls no API.
+A replay is a fresh checkpoint: it starts from landing 0 and calls no API.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from app.errors import ConfigError
 from connectors.genesys.windows import format_instant
@@ -39,6 +39,7 @@ RAW_VERSION_SCHEMA = StructType(
         StructField("last_seen_at", StringType(), True),
         StructField("payload", StringType(), True),
         StructField("curate_batch", StringType(), False),
+        StructField("curate_seq", LongType(), False),
     ]
 )
 
@@ -50,6 +51,7 @@ class RawPartition(InputPartition):
     endpoint: str
     entity_ids: tuple[str, ...]
     curate_batch: str
+    curate_seq: int
 
 
 def _instant_text(value: Any) -> str | None:
@@ -66,7 +68,7 @@ class RawStreamReader(DataSourceStreamReader):
             raise ConfigError(
                 ["the genesys_raw source needs the options connection.uri and database"]
             )
-        self.start_after = options.get("start_after", "")
+        self.start_after = int(options.get("start_after_seq", "0"))
         self._store: RawStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -79,46 +81,41 @@ class RawStreamReader(DataSourceStreamReader):
             self._store = RawStore(self.uri, self.database)
         return self._store
 
-    def initialOffset(self) -> dict[str, str]:
-        """Driver: before the first raw batch (or after `start_after`, to skip history)."""
-        return {"batch": self.start_after}
+    def initialOffset(self) -> dict[str, int]:
+        """Driver: before the first landing (or after `start_after_seq`, to skip history)."""
+        return {"seq": self.start_after}
 
-    def latestOffset(self) -> dict[str, str]:
-        """Driver: the newest batch that has a completion marker."""
-        latest = self._driver_store().latest_complete_batch()
-        return {"batch": latest or self.start_after}
+    def latestOffset(self) -> dict[str, int]:
+        """Driver: the newest landing that has a completion marker."""
+        latest = self._driver_store().latest_landing()
+        return {"seq": latest[0] if latest else self.start_after}
 
-    def partitions(self, start: dict[str, str], end: dict[str, str]) -> list[RawPartition]:
-        """Driver: group the entities touched in (start, end] into tasks."""
-        after, upto = start["batch"], end["batch"]
+    def partitions(self, start: dict[str, int], end: dict[str, int]) -> list[RawPartition]:
+        """Driver: group the entities touched by landings (start, end] into tasks."""
+        after, upto = int(start["seq"]), int(end["seq"])
         if upto <= after:
             return []
         store = self._driver_store()
+        latest = store.latest_landing()
+        # The audit "batch" of curated rows: the raw batch of the newest landing curated.
+        batch_key = latest[1] if latest and latest[0] == upto else str(upto)
         parts = []
         for endpoint in RAW_ENDPOINTS:
             ids = store.touched_entity_ids(endpoint, after, upto)
             for first in range(0, len(ids), ENTITIES_PER_PARTITION):
                 chunk = tuple(ids[first : first + ENTITIES_PER_PARTITION])
-                parts.append(RawPartition(endpoint, chunk, upto))
-        # One marker task per batch, so the curate step always learns which raw batch it has
+                parts.append(RawPartition(endpoint, chunk, batch_key, upto))
+        # One marker task per batch, so the curate step always learns which landing it has
         # reached, even when no entity changed in it.
-        parts.append(RawPartition(BATCH_MARKER, (), upto))
-        log.info("planned curate batch (%s, %s]: %d partitions", after, upto, len(parts))
+        parts.append(RawPartition(BATCH_MARKER, (), batch_key, upto))
+        log.info("planned curate batch (%d, %d]: %d partitions", after, upto, len(parts))
         return parts
 
     def read(self, partition: RawPartition) -> Iterator[tuple[str | None, ...]]:
         """Executor: every stored version of the partition's entities, payload as JSON text."""
         if partition.endpoint == BATCH_MARKER:
-            yield (
-                BATCH_MARKER,
-                partition.curate_batch,
-                None,
-                None,
-                None,
-                None,
-                None,
-                partition.curate_batch,
-            )
+            marker = (BATCH_MARKER, partition.curate_batch, None, None, None, None, None)
+            yield (*marker, partition.curate_batch, partition.curate_seq)
             return
         store = RawStore(self.uri, self.database)
         try:
@@ -136,6 +133,7 @@ class RawStreamReader(DataSourceStreamReader):
                     _instant_text(doc.get("last_seen_at")),
                     payload,
                     partition.curate_batch,
+                    partition.curate_seq,
                 )
         finally:
             store.close()

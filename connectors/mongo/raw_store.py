@@ -2,8 +2,11 @@
 
 Each endpoint has its own collection. A document's `_id` is the entity id and the SHA-256 of its
 canonical JSON: fetching an identical payload again only moves `last_seen_*`, a changed payload
-adds a version. After a batch's writes, a marker in `ingest_batches` says the batch is complete;
-the curate query reads only batches that have one.
+adds a version. Every capture batch has a landing sequence number, written on each document it
+touches (`landed_seq`, new versions and re-seen ones alike); after the batch's writes, a marker in
+`ingest_batches` records the batch and its sequence as complete. The curate query follows the
+sequence, not the window, so re-capturing an old range (a lost capture checkpoint, a backfill)
+is curated again too.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def unstorable_key(value: Any) -> str | None:
     return None
 
 
-def raw_document_update(row: dict[str, Any]) -> tuple[str, UpdateOne]:
+def raw_document_update(row: dict[str, Any], land_seq: int) -> tuple[str, UpdateOne]:
     """The idempotent upsert of one captured payload row into its endpoint's collection."""
     text = row["payload"]
     payload = json.loads(text)
@@ -85,6 +88,7 @@ def raw_document_update(row: dict[str, Any]) -> tuple[str, UpdateOne]:
             "$setOnInsert": document,
             # $min/$max keep these right when an older batch is replayed after a newer one.
             "$min": {"first_seen_at": fetched_at, "ingest_batch": row["batch_key"]},
+            "$set": {"landed_seq": land_seq},
             "$max": {"last_seen_at": fetched_at, "last_seen_batch": row["batch_key"]},
         },
         upsert=True,
@@ -122,13 +126,13 @@ class RawStore:
             for name in RAW_ENDPOINTS:
                 collection = self.db[name]
                 collection.create_index([("entity_id", ASCENDING)])
-                collection.create_index([("ingest_batch", ASCENDING)])
-                collection.create_index([("last_seen_batch", ASCENDING)])
+                collection.create_index([("landed_seq", ASCENDING)])
             self.db[CAPTURE_WINDOWS].create_index([("batch_key", ASCENDING)])
+            self.db[MARKERS].create_index([("land_seq", ASCENDING)])
         except PyMongoError as error:
             raise SinkError(f"cannot create raw-layer indexes: {error}") from error
 
-    def land(self, rows: Iterable[dict[str, Any]]) -> Counter[str]:
+    def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
         """Upsert captured rows (payloads and control rows); return counts per endpoint."""
         counts: Counter[str] = Counter()
         pending: dict[str, list[UpdateOne]] = {}
@@ -140,7 +144,7 @@ class RawStore:
                         {"_id": document["_id"]}, document, upsert=True
                     )
                     continue
-                endpoint, update = raw_document_update(row)
+                endpoint, update = raw_document_update(row, land_seq)
                 pending.setdefault(endpoint, []).append(update)
                 counts[endpoint] += 1
                 if len(pending[endpoint]) >= WRITE_BATCH_SIZE:
@@ -151,10 +155,20 @@ class RawStore:
             raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
         return counts
 
-    def mark_complete(self, batch_key: str, counts: dict[str, int], window: dict[str, str]) -> None:
-        """Record that every payload of `batch_key` is in the raw layer."""
+    def next_land_seq(self) -> int:
+        """Driver: a sequence number above every landing so far (milliseconds since epoch when
+        the clock allows, so it also tells when the batch landed)."""
+        newest = self.db[MARKERS].find_one({}, {"land_seq": 1}, sort=[("land_seq", -1)])
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        return max(now_ms, (newest or {}).get("land_seq", 0) + 1)
+
+    def mark_complete(
+        self, batch_key: str, land_seq: int, counts: dict[str, int], window: dict[str, Any]
+    ) -> None:
+        """Record that every payload of `batch_key`, landed as `land_seq`, is in the raw layer."""
         marker = {
             "_id": batch_key,
+            "land_seq": land_seq,
             "completed_at": datetime.now(UTC),
             "counts": counts,
             **window,
@@ -164,15 +178,19 @@ class RawStore:
         except PyMongoError as error:
             raise SinkError(f"cannot mark raw batch {batch_key} complete: {error}") from error
 
-    def latest_complete_batch(self) -> str | None:
-        """The newest batch key with a completion marker, or None before the first."""
-        newest = self.db[MARKERS].find_one({}, {"_id": 1}, sort=[("_id", -1)])
-        return None if newest is None else str(newest["_id"])
+    def latest_landing(self) -> tuple[int, str] | None:
+        """The newest complete landing as (land_seq, batch key), or None before the first."""
+        newest = self.db[MARKERS].find_one({}, {"land_seq": 1}, sort=[("land_seq", -1)])
+        return None if newest is None else (int(newest["land_seq"]), str(newest["_id"]))
 
-    def touched_entity_ids(self, endpoint: str, after: str, upto: str) -> list[str]:
-        """Ids of entities with a version first or last seen in batches (after, upto]."""
-        window = {"$gt": after, "$lte": upto}
-        query = {"$or": [{"ingest_batch": window}, {"last_seen_batch": window}]}
+    def landing_of(self, batch_key: str) -> int | None:
+        """The sequence number the batch `batch_key` last landed with, if it is complete."""
+        marker = self.db[MARKERS].find_one({"_id": batch_key}, {"land_seq": 1})
+        return None if marker is None else int(marker["land_seq"])
+
+    def touched_entity_ids(self, endpoint: str, after_seq: int, upto_seq: int) -> list[str]:
+        """Ids of entities with a version written or seen again by landings (after, upto]."""
+        query = {"landed_seq": {"$gt": after_seq, "$lte": upto_seq}}
         return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
 
     def versions(self, endpoint: str, entity_ids: list[str]) -> Iterator[dict[str, Any]]:

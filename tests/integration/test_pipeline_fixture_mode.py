@@ -152,3 +152,11 @@ def test_pipeline_fixture_second_run_changes_no_dwh_document(
         }
 
     assert without_audit_time(fixture_runs["second"]) == without_audit_time(fixture_runs["first"])
+
+
+def test_pipeline_fixture_second_run_really_curates_again(fixture_runs: dict[str, Any]) -> None:
+    # Fresh checkpoints recapture the same range; the new landing must be curated, not skipped
+    # because markers of the first run already name the same raw batch.
+    first = fixture_runs["first"]["fact_call"][0]["etl_last_updated_at"]
+    second = fixture_runs["second"]["fact_call"][0]["etl_last_updated_at"]
+    assert second > first

@@ -107,6 +107,7 @@ def _versions(spark: Any, records: list[tuple[str, dict[str, Any] | str, str]]) 
             seen,
             record if isinstance(record, str) else json.dumps(record),
             "B9",
+            9,
         )
         for raw_id, record, seen in records
     ]
