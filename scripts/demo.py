@@ -85,7 +85,10 @@ def simulator_config(plan: DemoPlan, client_id: str, client_secret: str) -> Simu
     return SimulatorConfig(
         client_id=client_id,
         client_secret=client_secret,
-        seed=int(os.environ.get("DEMO_SEED", "7")),
+        # The generator numbers conversations from its seed, so two demos over different
+        # ranges with one seed would reuse conversation ids in the same database; the range
+        # joins the seed (the same range still gives the same data).
+        seed=int(os.environ.get("DEMO_SEED", "7")) * 1_000_003 + int(plan.start.timestamp()) // 60,
         start=plan.clock_start,
         speed=plan.speed,
         agents=int(os.environ.get("DEMO_AGENTS", "50")),
