@@ -8,8 +8,10 @@ simulator's ground truth. Exit code 0 only when every expected conversation land
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -105,7 +107,12 @@ def app_environment(
     plan: DemoPlan, api_url: str, client_id: str, secret_file: Path, mongo_uri: str
 ) -> tuple[dict[str, str], int]:
     """The ETL process's environment (secrets by file, nothing on argv) and its overlap."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    # One curate checkpoint per database, kept between demos, so a demo curates only what it
+    # lands itself instead of replaying every earlier demo's raw data; the capture checkpoint
+    # is new each time, so the demo's range is always captured again.
+    database_key = hashlib.sha256(mongo_uri.encode("utf-8")).hexdigest()[:12]
+    checkpoints = RUN_DIR / "checkpoints" / database_key
+    shutil.rmtree(checkpoints / "capture", ignore_errors=True)
     trigger = int(os.environ.get("DEMO_TRIGGER_SECONDS", "10"))
     # A 60 s overlap on the API's clock, whatever the simulator's speed.
     lookback = trigger + 60
@@ -121,7 +128,7 @@ def app_environment(
             "CAPTURE_TRIGGER_SECONDS": str(trigger),
             "CAPTURE_LOOKBACK_SECONDS": str(lookback),
             "CURATE_TRIGGER_SECONDS": "5",
-            "GENESYS_ETL_CHECKPOINTS": str(RUN_DIR / "checkpoints" / stamp),
+            "GENESYS_ETL_CHECKPOINTS": str(checkpoints),
             "SPARK_MASTER": env.get("SPARK_MASTER", "local[2]"),
             "SPARK_SHUFFLE_PARTITIONS": env.get("SPARK_SHUFFLE_PARTITIONS", "2"),
             "PYSPARK_PYTHON": sys.executable,
@@ -172,7 +179,13 @@ def main() -> int:
         if code != 0:
             return code
         truth = simulator.app.store.final()
-        return print_report(mongo.uri, truth, plan.start - timedelta(seconds=overlap), plan.end)
+        return print_report(
+            mongo.uri,
+            truth,
+            plan.start - timedelta(seconds=overlap),
+            plan.end,
+            every_collection=plan.fixtures is None,
+        )
     finally:
         if simulator is not None:
             simulator.stop()
