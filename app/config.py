@@ -90,6 +90,31 @@ class MongoSettings:
     dwh_database: str
 
 
+CUSTOMER_IDENTIFIER_POLICIES = ("drop", "hash")
+# A shorter key could be guessed; 32 random bytes in base64 are 43 characters.
+MIN_HASH_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """What customer personal data the curate job may carry into the DWH.
+
+    `customer_identifiers`: "drop" (none, the default) or "hash" (keyed hashes of the customer's
+    ani, dnis and name). `hash_key` is set only with "hash".
+    """
+
+    customer_identifiers: str = "drop"
+    keep_wrapup_notes: bool = False
+    hash_key: Secret | None = None
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long raw versions are kept; 0 keeps them forever."""
+
+    raw_days: int = 0
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """Everything the application needs, validated."""
@@ -100,6 +125,8 @@ class AppConfig:
     mongo: MongoSettings
     spark_master: str | None
     shuffle_partitions: int
+    privacy: PrivacySettings = PrivacySettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 REGION_DOMAINS = {
@@ -162,6 +189,38 @@ class _Reader:
         if number <= 0:
             self.problems.append(f"{section}.{key} ({env_name}) must be positive, got {number}")
         return number
+
+    def days(self, section: str, key: str, env_name: str, default: int) -> int:
+        """A whole number of days where 0 is allowed (it means "no limit")."""
+        value = self.raw(section, key, env_name)
+        if value in (None, ""):
+            return default
+        try:
+            number = int(str(value))
+        except ValueError:
+            self.problems.append(
+                f"{section}.{key} ({env_name}) must be a whole number, got {value!r}"
+            )
+            return default
+        if number < 0:
+            self.problems.append(
+                f"{section}.{key} ({env_name}) must be 0 (keep forever) or more, got {number}"
+            )
+        return number
+
+    def flag(self, section: str, key: str, env_name: str, default: bool) -> bool:
+        value = self.raw(section, key, env_name)
+        if value in (None, ""):
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        self.problems.append(f"{section}.{key} ({env_name}) must be true or false, got {value!r}")
+        return default
 
     def instant(self, section: str, key: str, env_name: str) -> datetime | None:
         value = self.text(section, key, env_name)
@@ -255,8 +314,37 @@ def _capture(reader: _Reader, state_dir: str) -> CaptureSettings:
     return settings
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+def _privacy(reader: _Reader) -> PrivacySettings:
+    policy = reader.text(
+        "privacy", "customer_identifiers", "PRIVACY_CUSTOMER_IDENTIFIERS", "drop"
+    ).lower()
+    keep_notes = reader.flag("privacy", "keep_wrapup_notes", "PRIVACY_KEEP_WRAPUP_NOTES", False)
+    if policy not in CUSTOMER_IDENTIFIER_POLICIES:
+        reader.problems.append(
+            f"privacy.customer_identifiers (PRIVACY_CUSTOMER_IDENTIFIERS) must be "
+            f"{' or '.join(CUSTOMER_IDENTIFIER_POLICIES)}, got {policy!r}"
+        )
+        return PrivacySettings("drop", keep_notes)
+    if policy == "drop":
+        # The key is not even read: a policy that keeps no identifier needs none.
+        return PrivacySettings("drop", keep_notes)
+    problems_before = len(reader.problems)
+    key = reader.secret("PRIVACY_HASH_KEY", "the privacy hash key (customer_identifiers = hash)")
+    if len(reader.problems) == problems_before and len(key.reveal()) < MIN_HASH_KEY_LENGTH:
+        reader.problems.append(
+            f"the privacy hash key (PRIVACY_HASH_KEY / PRIVACY_HASH_KEY_FILE) must have at "
+            f"least {MIN_HASH_KEY_LENGTH} characters, got {len(key.reveal())}"
+        )
+    return PrivacySettings("hash", keep_notes, key)
+
+
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, *, require_api: bool = True
+) -> AppConfig:
     """Build the configuration from the TOML file and the environment (which wins).
+
+    `require_api=False` is for maintenance commands (`purge-raw`) that never call Genesys: a
+    missing client id or secret is then not a problem.
 
     Raises:
         ConfigError: listing every problem at once, without any secret value.
@@ -273,8 +361,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     state_dir = reader.text(
         "state", "checkpoint_root", "GENESYS_ETL_CHECKPOINTS", "/tmp/genesys-etl"
     )
+    # Maintenance commands read the API settings with a reader whose problems are ignored.
+    api_reader = reader if require_api else _Reader(file_values, env)
     config = AppConfig(
-        genesys=_genesys(reader),
+        genesys=_genesys(api_reader),
         capture=_capture(reader, state_dir),
         curate=CurateSettings(
             trigger_seconds=reader.number(
@@ -291,6 +381,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         spark_master=reader.text("spark", "master", "SPARK_MASTER") or None,
         shuffle_partitions=reader.number(
             "spark", "shuffle_partitions", "SPARK_SHUFFLE_PARTITIONS", 4
+        ),
+        privacy=_privacy(reader),
+        retention=RetentionSettings(
+            raw_days=reader.days("retention", "raw_days", "RAW_RETENTION_DAYS", 0)
         ),
     )
     if reader.problems:

@@ -1,4 +1,5 @@
-"""Command line of the Genesys Cloud streaming ETL: `python -m app.main run` (or spark-submit).
+"""Command line of the Genesys Cloud streaming ETL: `python -m app.main run` (or spark-submit),
+and `python -m app.main purge-raw --older-than-days N [--dry-run]` for raw-layer retention.
 
 Exit codes: 0 done or stopped on request, 1 a query failed (restart from the checkpoints),
 2 the configuration is invalid (fix it first).
@@ -10,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.config import load_config, mask_uri
@@ -23,7 +25,48 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the capture and curate queries")
     run.add_argument("--config", type=Path, default=None, help="TOML file (conf/application.toml)")
+    purge = commands.add_parser(
+        "purge-raw", help="delete raw versions not seen for N days (when TTL is not available)"
+    )
+    purge.add_argument("--older-than-days", type=_positive_days, required=True, metavar="N")
+    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge.add_argument(
+        "--config", type=Path, default=None, help="TOML file (conf/application.toml)"
+    )
     return parser.parse_args(argv)
+
+
+def _positive_days(text: str) -> int:
+    # 0 would delete everything not seen this very second: surely a mistake.
+    days = int(text)
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {days}")
+    return days
+
+
+def purge_raw(config_path: Path | None, older_than_days: int, dry_run: bool) -> int:
+    """Delete raw versions last seen more than `older_than_days` ago; print counts per
+    collection. Needs only the raw-layer settings, not the Genesys credentials."""
+    from connectors.mongo.raw_store import RawStore
+
+    config = load_config(config_path, require_api=False)
+    cutoff = datetime.now(UTC).replace(microsecond=0) - timedelta(days=older_than_days)
+    log.info(
+        "purge-raw: raw %s/%s, versions last seen before %s%s",
+        mask_uri(config.mongo.raw_uri.reveal()),
+        config.mongo.raw_database,
+        cutoff.isoformat(),
+        " (dry run)" if dry_run else "",
+    )
+    raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    try:
+        counts = raw.purge_older_than(cutoff, dry_run=dry_run)
+    finally:
+        raw.close()
+    verb = "would delete" if dry_run else "deleted"
+    for collection, count in counts.items():
+        print(f"purge-raw: {collection}: {verb} {count}")
+    return 0
 
 
 def run(config_path: Path | None) -> int:
@@ -71,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        if args.command == "purge-raw":
+            return purge_raw(args.config, args.older_than_days, args.dry_run)
         return run(args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)

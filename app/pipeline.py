@@ -77,6 +77,11 @@ def start_capture(
     return query
 
 
+def curate_target(config: AppConfig) -> DwhTarget:
+    """What the curate batches need: the DWH and the privacy policy (key included, masked)."""
+    return DwhTarget(config.mongo.dwh_uri.reveal(), config.mongo.dwh_database, config.privacy)
+
+
 def start_curate(spark: SparkSession, config: AppConfig) -> StreamingQuery:
     """Start query 2: curate each completed raw batch into the star schema."""
     mongo = config.mongo
@@ -87,9 +92,7 @@ def start_curate(spark: SparkSession, config: AppConfig) -> StreamingQuery:
         .option("database", mongo.raw_database)
         .load()
         .writeStream.queryName("curate")
-        .foreachBatch(
-            partial(curate_raw_batch, DwhTarget(mongo.dwh_uri.reveal(), mongo.dwh_database))
-        )
+        .foreachBatch(partial(curate_raw_batch, curate_target(config)))
         .option("checkpointLocation", config.curate.checkpoint_dir)
         .trigger(processingTime=f"{config.curate.trigger_seconds} seconds")
         .start()
@@ -99,12 +102,22 @@ def start_curate(spark: SparkSession, config: AppConfig) -> StreamingQuery:
 
 
 def prepare_stores(config: AppConfig) -> None:
-    """Create indexes and fixed members in both layers before any query starts."""
+    """Create indexes (retention TTL included) and fixed members in both layers before any
+    query starts."""
     raw = RawStore(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
     try:
         raw.ensure_indexes()
+        refused = raw.ensure_retention(config.retention.raw_days)
     finally:
         raw.close()
+    if refused:
+        log.warning(
+            "raw retention of %d days: the MongoDB server refused a TTL index on %s; schedule "
+            "`python -m app.main purge-raw --older-than-days %d` (e.g. daily) instead",
+            config.retention.raw_days,
+            ", ".join(refused),
+            config.retention.raw_days,
+        )
     dwh = DwhStore(config.mongo.dwh_uri.reveal(), config.mongo.dwh_database)
     try:
         dwh.ensure_schema()

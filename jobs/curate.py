@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from app.config import PrivacySettings
 from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_upserts
 from connectors.mongo.raw_source import BATCH_MARKER
 from jobs.star.conversations import build_conversation_facts
+from jobs.star.customer_fields import with_customer_fields
 from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, build_dimension
 from jobs.transforms.audit import with_audit
 from jobs.transforms.timestamps import parse_utc_instant
@@ -39,10 +41,11 @@ _IDS = StructType([StructField("_id", StringType(), False)])
 
 @dataclass(frozen=True)
 class DwhTarget:
-    """Where the DWH lives."""
+    """Where the DWH lives, and what customer data may go there (the key prints as ***)."""
 
-    uri: str
+    uri: str = field(repr=False)
     database: str
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
 
 def _key_name(reference: str) -> str:
@@ -165,10 +168,10 @@ def _curate(
             persisted.append(frame.persist())
             return frame
 
-        calls = build_conversation_facts(
-            versions.filter(F.col("endpoint") == "conversations"), reuse=keep
-        )
+        conversations = versions.filter(F.col("endpoint") == "conversations")
+        calls = build_conversation_facts(conversations, reuse=keep)
         fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
+        fact_call = with_customer_fields(fact_call, conversations, target.privacy)
         write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
         fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
         write_upserts(

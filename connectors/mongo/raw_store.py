@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from app.config import parse_instant
 from app.errors import SinkError
@@ -34,6 +34,10 @@ CONTROL_ENDPOINT = "_control"
 RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
 # Entity ids per `$in` query when reading versions back.
 READ_CHUNK = 500
+# The TTL index of raw retention, by name, so that it can be changed or dropped again.
+RETENTION_INDEX = "raw_retention_ttl"
+# MongoDB's answers when an index of that name exists with other options.
+_INDEX_OPTIONS_CONFLICT = (85, 86)
 
 
 def payload_sha256(payload: Any) -> str:
@@ -131,6 +135,61 @@ class RawStore:
             self.db[MARKERS].create_index([("land_seq", ASCENDING)])
         except PyMongoError as error:
             raise SinkError(f"cannot create raw-layer indexes: {error}") from error
+
+    def ensure_retention(self, days: int) -> list[str]:
+        """Expire raw versions not seen for `days` days with a TTL index on `last_seen_at`.
+
+        `days == 0` means keep forever: a retention index left by an earlier setting is
+        dropped. Returns the endpoint collections where the server refused the TTL index
+        (FerretDB does not implement TTL); the caller must then schedule `purge-raw`.
+        """
+        refused: list[str] = []
+        for name in RAW_ENDPOINTS:
+            collection = self.db[name]
+            try:
+                if days == 0:
+                    if RETENTION_INDEX in collection.index_information():
+                        collection.drop_index(RETENTION_INDEX)
+                    continue
+                seconds = days * 86_400
+                try:
+                    collection.create_index(
+                        [("last_seen_at", ASCENDING)],
+                        name=RETENTION_INDEX,
+                        expireAfterSeconds=seconds,
+                    )
+                except OperationFailure as error:
+                    if error.code not in _INDEX_OPTIONS_CONFLICT:
+                        raise
+                    # The retention changed since the index was made: change it in place.
+                    self.db.command(
+                        "collMod",
+                        name,
+                        index={"name": RETENTION_INDEX, "expireAfterSeconds": seconds},
+                    )
+            except OperationFailure:
+                refused.append(name)
+        return refused
+
+    def purge_older_than(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete raw versions last seen before `cutoff`, and older capture control records.
+
+        Returns the number of documents deleted (or, with `dry_run`, that would be) per
+        collection. Completion markers are kept: they are small, and the curate query plans
+        from them.
+        """
+        queries = {name: {"last_seen_at": {"$lt": cutoff}} for name in RAW_ENDPOINTS}
+        queries[CAPTURE_WINDOWS] = {"recorded_at": {"$lt": cutoff}}
+        counts: dict[str, int] = {}
+        try:
+            for name, query in queries.items():
+                if dry_run:
+                    counts[name] = self.db[name].count_documents(query)
+                else:
+                    counts[name] = self.db[name].delete_many(query).deleted_count
+        except PyMongoError as error:
+            raise SinkError(f"raw purge failed: {type(error).__name__}: {error}") from error
+        return counts
 
     def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
         """Upsert captured rows (payloads and control rows); return counts per endpoint."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class PipelineRun:
     checkpoints: Path
     trigger_seconds: int = 2
     overlap_seconds: int = 60
+    # More settings, such as the privacy policy (PRIVACY_*), as environment variables.
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_for(run: PipelineRun) -> AppConfig:
@@ -46,6 +49,7 @@ def config_for(run: PipelineRun) -> AppConfig:
         "CAPTURE_LOOKBACK_SECONDS": str(run.trigger_seconds + run.overlap_seconds),
         "CURATE_TRIGGER_SECONDS": "1",
         "GENESYS_ETL_CHECKPOINTS": str(run.checkpoints),
+        **run.extra_env,
     }
     return load_config(env=env)
 
