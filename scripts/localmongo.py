@@ -279,15 +279,19 @@ def _start_process(
     command: Callable[[int], list[str]],
     log_path: Path,
     timeout_s: float,
+    port: int | None = None,
 ) -> LocalMongo:
-    """Run `command(port)` on a free loopback port, retrying when the port was taken meanwhile."""
+    """Run `command(port)` on a free loopback port, retrying when the port was taken meanwhile.
+
+    With `port` given, that port is used once (a restart must keep the URI clients know).
+    """
     last: LocalMongoError | None = None
-    for _ in range(START_ATTEMPTS):
-        port = free_port()
-        uri = f"mongodb://127.0.0.1:{port}/"
+    for _ in range(START_ATTEMPTS if port is None else 1):
+        port_now = free_port() if port is None else port
+        uri = f"mongodb://127.0.0.1:{port_now}/"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                command(port),
+                command(port_now),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -311,7 +315,7 @@ def _start_process(
     raise last
 
 
-def _start_mongod(state_dir: Path, timeout_s: float) -> LocalMongo:
+def _start_mongod(state_dir: Path, timeout_s: float, port: int | None = None) -> LocalMongo:
     data = state_dir / "mongod-data"
     data.mkdir(parents=True, exist_ok=True)
     return _start_process(
@@ -327,10 +331,11 @@ def _start_mongod(state_dir: Path, timeout_s: float) -> LocalMongo:
         ],
         state_dir / "mongod.log",
         timeout_s,
+        port,
     )
 
 
-def _start_ferretdb(state_dir: Path, timeout_s: float) -> LocalMongo:
+def _start_ferretdb(state_dir: Path, timeout_s: float, port: int | None = None) -> LocalMongo:
     binary = ensure_ferretdb_binary()
     data = state_dir / "ferretdb-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -339,6 +344,7 @@ def _start_ferretdb(state_dir: Path, timeout_s: float) -> LocalMongo:
         lambda port: [str(binary), "-listen", f"127.0.0.1:{port}", "-data", str(data)],
         state_dir / "ferretdb.log",
         timeout_s,
+        port,
     )
 
 
@@ -381,6 +387,29 @@ def start_local_mongo(state_dir: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> 
     if kind == "docker":
         return _start_docker(timeout_s)
     return _start_ferretdb(state_dir, timeout_s)
+
+
+def restart_local_mongo(
+    server: LocalMongo,
+    state_dir: Path,
+    down_s: float = 0.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> LocalMongo:
+    """Stop a server that `start_local_mongo(state_dir)` started and start it again on the same
+    port and data folder, after `down_s` seconds down; return the new handle (same URI).
+
+    For fault injection (`scripts/chaos.py`): clients see the server vanish and come back.
+    Only process kinds can be restarted this way; a borrowed (env) or Docker server cannot.
+    """
+    if server.kind not in ("mongod", "ferretdb"):
+        raise LocalMongoError(f"{server.kind}: only a mongod or FerretDB process can be restarted")
+    port = int(server.uri.rstrip("/").rsplit(":", 1)[1])
+    server.stop()
+    time.sleep(down_s)
+    state_dir = Path(state_dir)
+    if server.kind == "mongod":
+        return _start_mongod(state_dir, timeout_s, port)
+    return _start_ferretdb(state_dir, timeout_s, port)
 
 
 def _write_atomically(path: Path, text: str) -> None:
