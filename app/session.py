@@ -32,7 +32,12 @@ def _set_driver_jvm_options() -> None:
     if "PYSPARK_SUBMIT_ARGS" in os.environ or os.environ.get("SPARK_ENV_LOADED"):
         return
     options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}"
-    os.environ["PYSPARK_SUBMIT_ARGS"] = f'--driver-java-options "{options}" pyspark-shell'
+    # In local mode the driver is also the executor; Spark's 1 GiB default is tight for the
+    # curate plans (wide nested schemas, several joins), and this machine class has 24 GiB.
+    memory = os.environ.get("SPARK_DRIVER_MEMORY", "3g")
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (
+        f'--driver-memory {memory} --driver-java-options "{options}" pyspark-shell'
+    )
 
 
 def _base_builder(app_name: str, master: str | None) -> SparkSession.Builder:
