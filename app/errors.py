@@ -6,6 +6,7 @@
     │   ├── RetriableApiError  throttled, unavailable or timed out: retry later, the batch fails
     │   └── FatalApiError      refused (bad request, credentials, permissions): a person must act
     ├── BadRecordError       one payload cannot be curated: quarantine it with the reason
+    ├── DataQualityError     a `stop` data-quality rule failed: the curate batch fails
     └── SinkError            MongoDB refused a write: the batch fails and is retried on restart
 
 Foreign errors (requests, pymongo) are translated at the edge with ``raise ... from``.
@@ -46,6 +47,18 @@ class FatalApiError(ApiError):
 
 class BadRecordError(EtlError):
     """A single payload cannot be curated; it goes to quarantine with this reason."""
+
+
+class DataQualityError(EtlError):
+    """A data-quality rule of severity `stop` failed; the curate batch must not commit."""
+
+    def __init__(
+        self, message: str, *, rule: str, batch: str, sample_ids: list[str] | None = None
+    ) -> None:
+        self.rule = rule
+        self.batch = batch
+        self.sample_ids = list(sample_ids or [])
+        super().__init__(message)
 
 
 class SinkError(EtlError):

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"
 # One control document per curate batch: which raw batch the DWH has reached, and its counts.
 CURATE_BATCHES = "curate_batches"
+# One document per curate batch and data-quality rule (jobs/quality.py): failures and samples.
+DQ_RESULTS = "dq_results"
 # Business keys besides `_id`, declared unique so that no code path can ever add a duplicate.
 UNIQUE_KEYS: dict[str, list[str]] = {
     "fact_call": ["conversation_id"],
@@ -129,6 +131,14 @@ class DwhStore:
             self.db[CURATE_BATCHES].replace_one({"_id": land_seq}, document, upsert=True)
         except PyMongoError as error:
             raise SinkError(f"cannot record curate batch {batch_key}: {error}") from error
+
+    def record_dq_results(self, documents: list[dict[str, Any]]) -> None:
+        """Store the data-quality results of a curate batch (replaced by `_id` on a re-run)."""
+        try:
+            for document in documents:
+                self.db[DQ_RESULTS].replace_one({"_id": document["_id"]}, document, upsert=True)
+        except PyMongoError as error:
+            raise SinkError(f"cannot record data-quality results: {error}") from error
 
     def curated_through(self, land_seq: int) -> bool:
         """Whether a curate batch has reached landing `land_seq`."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from jobs.schemas import CONVERSATION, is_malformed, parse_payload
 from jobs.transforms.dedup import latest_per_key, split_missing_keys
 from jobs.transforms.ids import clean_id, clean_id_list
-from jobs.transforms.strings import clean_code
+from jobs.transforms.strings import clean_code, clean_string
 from jobs.transforms.timestamps import parse_utc_instant, utc_date_key, utc_hour
 
 # Metric name -> fact column, summed over all sessions of the conversation (milliseconds or
@@ -50,22 +50,61 @@ class ConversationFrames:
     calls: DataFrame
     call_skills: DataFrame
     rejected: DataFrame
+    # Versions that passed parsing (`endpoint`, `raw_id`, `entity_id`, `curate_batch`, `key`),
+    # so that the curate job can account for the versions each fact row supersedes.
+    keyed: DataFrame
+
+
+# Quarantine reasons of conversation versions that cannot be curated (docs/star-schema.md).
+NOT_AN_OBJECT = "payload is not a JSON object of a conversation record"
+PARTICIPANTS_NOT_ARRAY = "participants is not an array of participant objects"
+WRONG_TYPES = "a field has the wrong type for the conversation schema"
+MISSING_ID = "conversationId is missing or blank"
+BAD_START = "conversationStart is missing or not a valid instant"
+BAD_END = "conversationEnd is present but not a valid instant"
+
+
+def _malformed_reason(payload: Column) -> Column:
+    # from_json marks the whole record corrupt for any field of the wrong type; naming the
+    # field that matters most (participants, where every measure comes from) helps the fix.
+    participants = F.get_json_object(payload, "$.participants")
+    participants_ok = participants.isNull() | F.json_array_length(participants).isNotNull()
+    return (
+        F.when(F.json_object_keys(payload).isNull(), F.lit(NOT_AN_OBJECT))
+        .when(~participants_ok, F.lit(PARTICIPANTS_NOT_ARRAY))
+        .otherwise(F.lit(WRONG_TYPES))
+    )
 
 
 def parse_versions(versions: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Parse payloads with the explicit schema; return (parsed, rejected with a reason)."""
+    """Parse payloads with the explicit schema; return (parsed, rejected with a reason).
+
+    Rejected: not a JSON object, a field of the wrong type (the parser would drop it
+    silently), no usable `conversationId`, a `conversationStart` that is missing or not an
+    instant of years 1-9999 (so a value scaled by 1000 once too often, year 56146, is refused),
+    an unreadable `conversationEnd` (an open conversation has none at all).
+    """
     parsed = versions.withColumn("c", parse_payload(F.col("payload"), CONVERSATION)).withColumn(
         "conversation_id", clean_id(F.col("c.conversationId"))
     )
     unparsable = parsed.filter(is_malformed(F.col("c"))).withColumn(
-        "reason", F.lit("payload is not a JSON object of a conversation record")
+        "reason", _malformed_reason(F.col("payload"))
     )
     keyed, keyless = split_missing_keys(
         parsed.filter(~is_malformed(F.col("c"))), ["conversation_id"]
     )
-    keyless = keyless.withColumn("reason", F.lit("conversationId is missing or blank"))
-    rejected = unparsable.unionByName(keyless).select(
-        "endpoint", "raw_id", "entity_id", "curate_batch", "reason"
+    keyless = keyless.withColumn("reason", F.lit(MISSING_ID))
+    end_text = clean_string(F.col("c.conversationEnd"))
+    instant_reason = F.when(
+        parse_utc_instant(F.col("c.conversationStart")).isNull(), F.lit(BAD_START)
+    ).when(end_text.isNotNull() & parse_utc_instant(end_text).isNull(), F.lit(BAD_END))
+    checked = keyed.withColumn("reason", instant_reason)
+    untimed = checked.filter(F.col("reason").isNotNull())
+    keyed = checked.filter(F.col("reason").isNull()).drop("reason")
+    rejected = (
+        unparsable.unionByName(keyless)
+        .unionByName(untimed)
+        .select("endpoint", "raw_id", "entity_id", "curate_batch", "reason")
     )
     return keyed, rejected
 
@@ -281,4 +320,7 @@ def build_conversation_facts(
     segments = reuse(_segments(parsed))
     best = reuse(_best_versions(parsed, segments))
     calls = _call_facts(best, segments, _metrics(parsed))
-    return ConversationFrames(calls, _call_skill_facts(best, segments), rejected)
+    keyed = parsed.select(
+        "endpoint", "raw_id", "entity_id", "curate_batch", F.col("conversation_id").alias("key")
+    )
+    return ConversationFrames(calls, _call_skill_facts(best, segments), rejected, keyed)

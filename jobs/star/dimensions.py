@@ -123,6 +123,9 @@ class DimensionFrames:
     spec: DimensionSpec
     rows: DataFrame
     rejected: DataFrame
+    # Versions with a key (`endpoint`, `raw_id`, `entity_id`, `curate_batch`, `key`), so the
+    # curate job can account for the versions each member supersedes.
+    keyed: DataFrame
 
 
 def build_dimension(spec: DimensionSpec, versions: DataFrame) -> DimensionFrames:
@@ -162,4 +165,7 @@ def build_dimension(spec: DimensionSpec, versions: DataFrame) -> DimensionFrames
         "first_loaded_at",
         "curate_batch",
     )
-    return DimensionFrames(spec, rows, rejected)
+    versions_keyed = keyed.select(
+        "endpoint", "raw_id", "entity_id", "curate_batch", F.col(spec.key_column).alias("key")
+    )
+    return DimensionFrames(spec, rows, rejected, versions_keyed)
