@@ -175,7 +175,16 @@ class _Reader:
         value = self.raw(section, key, env_name)
         return default if value in (None, "") else str(value)
 
-    def number(self, section: str, key: str, env_name: str | None, default: int) -> int:
+    def number(
+        self,
+        section: str,
+        key: str,
+        env_name: str | None,
+        default: int,
+        minimum: int = 1,
+        rule: str = "positive",
+    ) -> int:
+        """A whole number of at least `minimum`; `rule` says so in the problem message."""
         value = self.raw(section, key, env_name)
         if value in (None, ""):
             return default
@@ -186,27 +195,13 @@ class _Reader:
                 f"{section}.{key} ({env_name}) must be a whole number, got {value!r}"
             )
             return default
-        if number <= 0:
-            self.problems.append(f"{section}.{key} ({env_name}) must be positive, got {number}")
+        if number < minimum:
+            self.problems.append(f"{section}.{key} ({env_name}) must be {rule}, got {number}")
         return number
 
     def days(self, section: str, key: str, env_name: str, default: int) -> int:
-        """A whole number of days where 0 is allowed (it means "no limit")."""
-        value = self.raw(section, key, env_name)
-        if value in (None, ""):
-            return default
-        try:
-            number = int(str(value))
-        except ValueError:
-            self.problems.append(
-                f"{section}.{key} ({env_name}) must be a whole number, got {value!r}"
-            )
-            return default
-        if number < 0:
-            self.problems.append(
-                f"{section}.{key} ({env_name}) must be 0 (keep forever) or more, got {number}"
-            )
-        return number
+        """A whole number of days where 0 is allowed (it means "keep forever")."""
+        return self.number(section, key, env_name, default, 0, "0 (keep forever) or more")
 
     def flag(self, section: str, key: str, env_name: str, default: bool) -> bool:
         value = self.raw(section, key, env_name)
