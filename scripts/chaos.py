@@ -47,6 +47,7 @@ from pymongo.errors import PyMongoError  # noqa: E402
 from app.config import parse_instant  # noqa: E402
 from connectors.genesys.windows import format_instant  # noqa: E402
 from connectors.mongo.raw_store import MARKERS, RAW_ENDPOINTS  # noqa: E402
+from scripts.demo import INHERITED_TARGETS  # noqa: E402
 from simulator.server import RunningSimulator, SimulatorConfig, start_simulator  # noqa: E402
 from simulator.view import matches_interval  # noqa: E402
 
@@ -120,17 +121,7 @@ class EtlTarget:
 def etl_environment(scenario: Scenario, target: EtlTarget) -> dict[str, str]:
     """The ETL process's environment: a bounded run in short batches, secrets by file only."""
     env = dict(os.environ)
-    # Only the server and databases given: inherited per-layer URIs would send data elsewhere.
-    for name in (
-        "GENESYS_CLIENT_SECRET",
-        "MONGO_RAW_URI",
-        "MONGO_DWH_URI",
-        "MONGO_URI_FILE",
-        "MONGO_RAW_URI_FILE",
-        "MONGO_DWH_URI_FILE",
-        "GENESYS_REGION",
-        "GENESYS_LOGIN_BASE_URL",
-    ):
+    for name in INHERITED_TARGETS:
         env.pop(name, None)
     trigger = 2
     env.update(

@@ -29,6 +29,18 @@ from scripts.localmongo import mask_uri, start_local_mongo  # noqa: E402
 from simulator.server import SimulatorConfig, start_simulator  # noqa: E402
 
 RUN_DIR = ROOT / ".run" / "demo"
+# Settings a user's shell may carry that would point a local ETL run at another API or database
+# than the ones the run starts itself; dropped from the ETL's environment.
+INHERITED_TARGETS = (
+    "GENESYS_CLIENT_SECRET",
+    "GENESYS_REGION",
+    "GENESYS_LOGIN_BASE_URL",
+    "MONGO_RAW_URI",
+    "MONGO_DWH_URI",
+    "MONGO_URI_FILE",
+    "MONGO_RAW_URI_FILE",
+    "MONGO_DWH_URI_FILE",
+)
 # Extra generated traffic around the captured range, so it starts and ends in a busy center.
 MARGIN = timedelta(minutes=10)
 HISTORY = timedelta(minutes=20)
@@ -135,15 +147,7 @@ def app_environment(
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
     )
-    # Only the server started above: inherited per-layer URIs would send data elsewhere.
-    for name in (
-        "GENESYS_CLIENT_SECRET",
-        "MONGO_RAW_URI",
-        "MONGO_DWH_URI",
-        "MONGO_URI_FILE",
-        "MONGO_RAW_URI_FILE",
-        "MONGO_DWH_URI_FILE",
-    ):
+    for name in INHERITED_TARGETS:
         env.pop(name, None)
     return env, lookback - trigger
 
