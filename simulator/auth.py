@@ -9,6 +9,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -35,19 +36,28 @@ class OAuthError(Exception):
 
 @dataclass(frozen=True)
 class Credentials:
-    """The one OAuth client the simulator knows."""
+    """An OAuth client the simulator accepts."""
 
     client_id: str
     client_secret: str
 
 
 class TokenStore:
-    """Issues, checks and revokes bearer tokens with a time-to-live in real seconds."""
+    """Issues, checks and revokes bearer tokens with a time-to-live in real seconds.
 
-    def __init__(self, credentials: Credentials, ttl_seconds: float) -> None:
-        self._credentials = credentials
+    Args:
+        credentials: The client, or the clients, whose credentials are accepted.
+        ttl_seconds: Token lifetime.
+    """
+
+    def __init__(
+        self, credentials: Credentials | Sequence[Credentials], ttl_seconds: float
+    ) -> None:
+        known = [credentials] if isinstance(credentials, Credentials) else list(credentials)
+        self._clients = known
         self._ttl = ttl_seconds
         self._expiry: dict[str, float] = {}
+        self._owner: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def grant(self, authorization: str | None, form_body: bytes) -> dict[str, object]:
@@ -68,11 +78,13 @@ class TokenStore:
         if client_id is None:
             # Lenient: many scripts post the client credentials in the form body instead.
             client_id, secret = form.get("client_id"), form.get("client_secret")
-        if not self._matches(client_id, secret):
+        client = self._matching(client_id, secret)
+        if client is None:
             raise OAuthError(401, "invalid_client", "authentication failed")
         token = secrets.token_urlsafe(48)
         with self._lock:
             self._expiry[token] = time.monotonic() + self._ttl
+            self._owner[token] = client.client_id
         return {"access_token": token, "token_type": "bearer", "expires_in": int(self._ttl)}
 
     def check(self, authorization: str | None) -> str:
@@ -95,12 +107,24 @@ class TokenStore:
         with self._lock:
             self._expiry.pop(token, None)
 
-    def _matches(self, client_id: str | None, secret: str | None) -> bool:
+    def client_ids(self) -> list[str]:
+        """Return the ids of the clients whose credentials are accepted."""
+        return [client.client_id for client in self._clients]
+
+    def client_of(self, token: str) -> str:
+        """Return the client id a token was granted to ("" for a token never granted)."""
+        with self._lock:
+            return self._owner.get(token, "")
+
+    def _matching(self, client_id: str | None, secret: str | None) -> Credentials | None:
         if client_id is None or secret is None:
-            return False
-        same_id = hmac.compare_digest(client_id.encode(), self._credentials.client_id.encode())
-        same_secret = hmac.compare_digest(secret.encode(), self._credentials.client_secret.encode())
-        return same_id and same_secret
+            return None
+        for client in self._clients:
+            same_id = hmac.compare_digest(client_id.encode(), client.client_id.encode())
+            same_secret = hmac.compare_digest(secret.encode(), client.client_secret.encode())
+            if same_id and same_secret:
+                return client
+        return None
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:

@@ -50,6 +50,9 @@ class ApiError(Exception):
         code: Genesys error code, e.g. ``bad.request``; defaults to the usual code for ``status``.
         message: Human-readable message; defaults to the usual message for ``status``.
         headers: Extra response headers, e.g. ``Retry-After``.
+        params: Values behind ``messageWithParams``; when given, the body carries both the
+            template and ``messageParams`` as ``ErrorBody`` does.
+        template: The message with ``{name}`` placeholders for ``params``.
     """
 
     def __init__(
@@ -58,24 +61,30 @@ class ApiError(Exception):
         code: str | None = None,
         message: str | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        template: str | None = None,
     ) -> None:
         default_code, default_message = _DEFAULTS.get(status, ("error", f"HTTP {status}"))
         self.status = status
         self.code = code or default_code
         self.message = message or default_message
         self.headers = dict(headers or {})
+        self.params = dict(params or {})
+        self.template = template
         super().__init__(f"{self.status} {self.code}: {self.message}")
 
     def body(self, context_id: str) -> dict[str, Any]:
         """Return the JSON error body, tagged with the request's correlation id."""
-        return {
+        body: dict[str, Any] = {
             "message": self.message,
             "code": self.code,
             "status": self.status,
-            "contextId": context_id,
-            "details": [],
-            "errors": [],
         }
+        if self.template is not None:
+            body["messageWithParams"] = self.template
+            body["messageParams"] = dict(self.params)
+        body.update({"contextId": context_id, "details": [], "errors": []})
+        return body
 
 
 def rate_limited(retry_after: int) -> ApiError:
@@ -98,3 +107,23 @@ def fault_error(status: int, retry_after: int) -> ApiError:
     if status == 429:
         return rate_limited(retry_after)
     return ApiError(status)
+
+
+def paging_cap_exceeded(page_size: int, page_number: int, max_results: int) -> ApiError:
+    """Return the 400 for a details-query page that reaches past the paging cap.
+
+    No public capture of this answer exists; the body follows the ``ErrorBody`` model (message,
+    code, status, messageWithParams, messageParams, contextId, details, errors) with the
+    generic ``bad.request`` code that the API uses for other invalid query bodies.
+    """
+    template = (
+        "Paging is limited to {maxResults} results; pageNumber {pageNumber} with pageSize "
+        "{pageSize} reaches result {lastResult}. Narrow the interval or add filters."
+    )
+    params = {
+        "maxResults": str(max_results),
+        "pageNumber": str(page_number),
+        "pageSize": str(page_size),
+        "lastResult": str(page_size * page_number),
+    }
+    return ApiError(400, "bad.request", template.format(**params), params=params, template=template)

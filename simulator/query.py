@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.errors import bad_request
+from simulator.access import DivisionGrant
+from simulator.errors import bad_request, paging_cap_exceeded
 from simulator.store import ConversationStore
-from simulator.timefmt import parse_interval, ts_key
+from simulator.timefmt import format_ts, parse_interval, ts_key
 
 Record = dict[str, Any]
 Predicate = Callable[[Record, Record, Record], bool]
@@ -34,18 +36,25 @@ class QueryLimits:
         max_days: Longest interval without filters, in days.
         max_days_filtered: Longest interval when a filter is supplied, in days.
         max_results: Optional cap on pageNumber * pageSize (400 above it).
+        total_hits_jitter: While an interval still receives traffic, ``totalHits`` is off by
+            up to this share of the true count (0.1: +-10%), differently for every page.
     """
 
     max_page_size: int = 100
     max_days: float = 7.0
     max_days_filtered: float = 31.0
     max_results: int | None = None
+    total_hits_jitter: float = 0.0
 
 
 def run_details_query(
-    body: Any, store: ConversationStore, now_key: str, limits: QueryLimits
+    body: Any,
+    store: ConversationStore,
+    now_key: str,
+    limits: QueryLimits,
+    grant: DivisionGrant | None = None,
 ) -> dict[str, Any]:
-    """Answer a ``ConversationQuery`` with the views at ``now_key``.
+    """Answer a ``ConversationQuery`` with the views at ``now_key`` that ``grant`` may see.
 
     Raises:
         ApiError: 400 for an invalid or unsupported query, with a message naming the problem.
@@ -78,17 +87,31 @@ def run_details_query(
     page_size, page_number = _paging(body.get("paging"), limits)
     matched = [
         view
-        for view in store.interval_views(start, end, now_key)
+        for view in store.interval_views(start, end, now_key, grant or DivisionGrant())
         if all(f(view, {}, {}) for f in filters) and all(_any_segment(view, f) for f in seg_filters)
     ]
     matched.sort(
         key=lambda v: (_sort_key(v, order_by), v["conversationId"]), reverse=order == "desc"
     )
     page = matched[(page_number - 1) * page_size : page_number * page_size]
+    total = len(matched)
+    receiving = format_ts(end) > now_key or any("conversationEnd" not in v for v in matched)
+    if limits.total_hits_jitter > 0 and receiving:
+        total = _approximate(
+            total, limits.total_hits_jitter, f"{now_key}|{body['interval']}|{page_number}"
+        )
     # A page past the end carries no "conversations" key at all: clients stop on its absence.
-    return (
-        {"conversations": page, "totalHits": len(matched)} if page else {"totalHits": len(matched)}
-    )
+    return {"conversations": page, "totalHits": total} if page else {"totalHits": total}
+
+
+def _approximate(count: int, jitter: float, request: str) -> int:
+    """Return ``count`` off by up to ``jitter`` of itself, the same for the same request.
+
+    The API documents ``totalHits`` as approximate and changing between page requests on an
+    interval that still receives traffic; seeding by request keeps tests reproducible.
+    """
+    share = random.Random(request).uniform(-jitter, jitter)
+    return max(0, round(count * (1 + share)))
 
 
 def _paging(paging: Any, limits: QueryLimits) -> tuple[int, int]:
@@ -106,11 +129,7 @@ def _paging(paging: Any, limits: QueryLimits) -> tuple[int, int]:
             "invalid.value",
         )
     if limits.max_results is not None and size * number > limits.max_results:
-        raise bad_request(
-            f"paging reaches result {size * number}; at most {limits.max_results} results "
-            "can be paged",
-            "invalid.value",
-        )
+        raise paging_cap_exceeded(size, number, limits.max_results)
     return size, number
 
 

@@ -8,20 +8,28 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from simulator.access import DivisionGrant
 from simulator.app import Request, Response, SimulatorApp
 from simulator.auth import Credentials, RateLimiter, TokenStore
 from simulator.clock import VirtualClock
 from simulator.errors import ApiError
+from simulator.faults import parse_rules
 from simulator.fixtures import load_fixtures
 from simulator.generator import ContactCenter, build_contact_center
+from simulator.indexing import IndexLag
+from simulator.late import LateChanges, plan_late_changes
+from simulator.orgchanges import plan_org_changes
+from simulator.profiles import realistic_settings
 from simulator.query import QueryLimits
+from simulator.store import ConversationStore
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +37,30 @@ _MAX_BODY_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
+class ExtraClient:
+    """Another OAuth client the simulator accepts, e.g. one granted fewer divisions.
+
+    Attributes:
+        client_id: Its client id.
+        client_secret: Its secret (never logged).
+        divisions: Names of the divisions it may read; None means every division.
+    """
+
+    client_id: str
+    client_secret: str
+    divisions: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"ExtraClient(client_id={self.client_id!r}, divisions={self.divisions!r})"
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     """Everything that shapes a simulator run.
+
+    The realism settings (indexing lag and its jitter, late changes, approximate totals,
+    the paging cap, org changes, division grants, scheduled faults, the daily traffic curve)
+    are all off by default; `SimulatorConfig.realistic` turns each on.
 
     Attributes:
         client_id: The OAuth client id the login endpoint accepts.
@@ -51,8 +81,22 @@ class SimulatorConfig:
         query_max_page_size: Largest details-query pageSize.
         query_max_days: Longest details-query interval without filters.
         query_max_days_filtered: Longest details-query interval with filters.
-        query_max_results: Optional cap on pageNumber * pageSize.
-        latency_seconds: How many virtual seconds the analytics data lags behind the clock.
+        query_max_results: Optional cap on pageNumber * pageSize (400 beyond it).
+        latency_seconds: Indexing lag: how many virtual seconds every conversation's changes
+            take to show in the details query and the by-id endpoints.
+        latency_jitter_seconds: Up to this many more seconds of lag, fixed per conversation.
+        late_wrapup_share: Share of wrap-ups (with tAcw, tHandle) that arrive late.
+        late_wrapup_max_seconds: A late wrap-up arrives 5 s to this long after its ACW ended...
+        late_wrapup_hours_share: ...except this share of them, 1 to 6 hours late.
+        email_reopen_share: Share of answered e-mails re-opened 15 min to 8 h after they ended.
+        total_hits_jitter: Relative error of ``totalHits`` while an interval gets traffic.
+        org_changes: How many users leave and queues, skills or wrap-up codes are renamed or
+            removed during the generated span.
+        client_divisions: Division names the main client may read; None means all.
+        extra_clients: More OAuth clients, each with its own divisions.
+        faults: Fault rules installed at start, as ``POST /simulator/faults`` takes them.
+        hourly_profile: 24 multipliers of the arrival rate by UTC hour; None keeps it flat.
+        profile: The profile name the config came from (``default`` or ``realistic``).
     """
 
     client_id: str
@@ -75,11 +119,53 @@ class SimulatorConfig:
     query_max_days_filtered: float = 31.0
     query_max_results: int | None = None
     latency_seconds: float = 0.0
+    latency_jitter_seconds: float = 0.0
+    late_wrapup_share: float = 0.0
+    late_wrapup_max_seconds: float = 600.0
+    late_wrapup_hours_share: float = 0.0
+    email_reopen_share: float = 0.0
+    total_hits_jitter: float = 0.0
+    org_changes: int = 0
+    client_divisions: tuple[str, ...] | None = None
+    extra_clients: tuple[ExtraClient, ...] = ()
+    faults: tuple[dict[str, Any], ...] = ()
+    hourly_profile: tuple[float, ...] | None = None
+    profile: str = "default"
+
+    @classmethod
+    def realistic(cls, client_id: str, client_secret: str, **overrides: Any) -> SimulatorConfig:
+        """Return a config with every realism behaviour on; ``overrides`` win over the profile.
+
+        Scheduled faults are placed relative to the clock start, so a missing ``start`` is
+        fixed here (now, rounded down to the minute).
+        """
+        start = overrides.pop("start", None) or datetime.now(UTC).replace(second=0, microsecond=0)
+        settings = realistic_settings(start)
+        if overrides.get("fixtures_dir") is not None:
+            # Recorded payloads have their own divisions and final records: leave them as they are.
+            settings.pop("client_divisions")
+        settings.update(overrides)
+        return cls(client_id, client_secret, start=start, **settings)
+
+    def with_overrides(self, **changes: Any) -> SimulatorConfig:
+        """Return a copy with ``changes`` applied (a thin wrapper over `dataclasses.replace`)."""
+        return replace(self, **changes)
+
+    @property
+    def late_changes(self) -> LateChanges:
+        """The late-change settings."""
+        return LateChanges(
+            wrapup_share=self.late_wrapup_share,
+            wrapup_delay_max_seconds=self.late_wrapup_max_seconds,
+            wrapup_hours_share=self.late_wrapup_hours_share,
+            email_reopen_share=self.email_reopen_share,
+        )
 
     def __repr__(self) -> str:
         # Keep the secret out of logs and tracebacks that print the config.
         return (
-            f"SimulatorConfig(client_id={self.client_id!r}, host={self.host!r}, port={self.port})"
+            f"SimulatorConfig(client_id={self.client_id!r}, host={self.host!r}, port={self.port}, "
+            f"profile={self.profile!r})"
         )
 
 
@@ -140,19 +226,34 @@ def start_simulator(
         raise ValueError("client_id and client_secret must be non-empty strings")
     clock_start, data = _prepare(config, center)
     clock = VirtualClock(clock_start, config.speed)
+    clients = [Credentials(config.client_id, config.client_secret)]
+    clients += [Credentials(extra.client_id, extra.client_secret) for extra in config.extra_clients]
     app = SimulatorApp(
         data,
         clock,
-        TokenStore(Credentials(config.client_id, config.client_secret), config.token_ttl_seconds),
+        TokenStore(clients, config.token_ttl_seconds),
         RateLimiter(config.rate_limit_per_minute),
         QueryLimits(
             max_page_size=config.query_max_page_size,
             max_days=config.query_max_days,
             max_days_filtered=config.query_max_days_filtered,
             max_results=config.query_max_results,
+            total_hits_jitter=config.total_hits_jitter,
         ),
-        latency_seconds=config.latency_seconds,
+        store=_store(config, data),
+        org_changes=plan_org_changes(
+            {name: getattr(data, name) for name in ("users", "queues", "skills", "wrapup_codes")},
+            config.org_changes,
+            config.seed,
+            clock_start - timedelta(minutes=config.history_minutes),
+            clock_start + timedelta(minutes=config.duration_minutes),
+        ),
+        grants=_grants(config, data),
     )
+    try:
+        app.faults.add(parse_rules(list(config.faults)))
+    except ValueError as exc:
+        raise ValueError(f"SimulatorConfig.faults: {exc}") from None
     bind_host = "127.0.0.1" if config.host == "localhost" else config.host
     server = ThreadingHTTPServer((bind_host, config.port), _Handler)
     server.daemon_threads = True
@@ -168,6 +269,22 @@ def start_simulator(
         config.speed,
     )
     return running
+
+
+def _store(config: SimulatorConfig, data: ContactCenter) -> ConversationStore:
+    lag = IndexLag(config.latency_seconds, config.latency_jitter_seconds)
+    settings = config.late_changes
+    if not settings.enabled or config.fixtures_dir is not None:
+        return ConversationStore(data.conversations, lag=lag)
+    finals, revisions = plan_late_changes(data.conversations, settings, config.seed)
+    return ConversationStore(finals, revisions=revisions, lag=lag)
+
+
+def _grants(config: SimulatorConfig, data: ContactCenter) -> dict[str, DivisionGrant]:
+    grants = {config.client_id: DivisionGrant.by_names(config.client_divisions, data.divisions)}
+    for extra in config.extra_clients:
+        grants[extra.client_id] = DivisionGrant.by_names(extra.divisions, data.divisions)
+    return grants
 
 
 def _check_host(config: SimulatorConfig) -> None:
@@ -198,6 +315,7 @@ def _prepare(
         start=start - timedelta(minutes=config.history_minutes),
         end=start + timedelta(minutes=config.duration_minutes),
         conversations_per_hour=config.conversations_per_hour,
+        hourly_profile=config.hourly_profile,
     )
     return start, data
 
@@ -250,6 +368,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length > 0 else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             response = app.handle(Request(self.command, self.path, headers, body, correlation_id))
+        if response.drop:
+            # An injected timeout: no status line at all, the client sees the connection close.
+            self.close_connection = True
+            logger.info("%s %s -> dropped", self.command, urlsplit(self.path).path)
+            return
         data = json.dumps(response.payload, separators=(",", ":")).encode("utf-8")
         self.send_response(response.status)
         self.send_header("Content-Type", "application/json")
