@@ -46,6 +46,7 @@ def capture_options(config: AppConfig) -> dict[str, str]:
         "lookback_seconds": str(capture.lookback_seconds),
         "max_batch_seconds": str(capture.max_batch_seconds),
         "dimension_refresh_seconds": str(capture.dimension_refresh_seconds),
+        "checkpoint_location": capture.checkpoint_dir,
     }
     if capture.start:
         options["start"] = format_instant(capture.start)

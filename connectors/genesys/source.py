@@ -26,8 +26,10 @@ from connectors.genesys.client import GenesysClient
 from connectors.genesys.windows import (
     CaptureOffset,
     CaptureWindow,
+    checkpointed_offset,
     dimensions_due,
     format_instant,
+    local_checkpoint,
     next_offset_until,
 )
 
@@ -132,6 +134,15 @@ class GenesysStreamReader(DataSourceStreamReader):
         self._driver_client: GenesysClient | None = None
         self._initial: CaptureOffset | None = None
         self._known_until: datetime | None = None
+        # Spark asks for `latestOffset` before it tells the reader where the stream stands, so
+        # the reader reads its checkpoint itself (the pipeline passes its location): the first
+        # batch of a run, fresh or restarted, then respects `max_batch` as every later one does.
+        checkpoint = local_checkpoint(_option(options, "checkpoint_location"))
+        self._fresh = False
+        if checkpoint is not None:
+            resumed = checkpointed_offset(checkpoint)
+            self._known_until = resumed.until if resumed else None
+            self._fresh = resumed is None
 
     def __getstate__(self) -> dict[str, Any]:
         # The driver's HTTP session stays on the driver; executors build their own client.
@@ -157,6 +168,8 @@ class GenesysStreamReader(DataSourceStreamReader):
 
         A bounded run that has reached its end stops asking the API for the time.
         """
+        if self._fresh and self._known_until is None:
+            self.initialOffset()
         known = self._known_until
         if self.end is not None and known is not None and known >= self.end:
             return CaptureOffset(self.end).to_json()

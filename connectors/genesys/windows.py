@@ -6,10 +6,15 @@ record indexed late, up to `overlap` after it happened, is still caught by the n
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from app.config import parse_instant
+
+log = logging.getLogger(__name__)
 
 
 def format_instant(instant: datetime) -> str:
@@ -87,3 +92,34 @@ def dimensions_due(start: datetime, end: datetime, refresh: timedelta, first: bo
         return True
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return (end - epoch) // refresh > (start - epoch) // refresh
+
+
+def local_checkpoint(location: str) -> Path | None:
+    """The checkpoint folder when it is on this machine's file system (a path or `file:` URI);
+    None when not given or on a remote store (s3a, hdfs, ...), which this module does not read."""
+    path = location.removeprefix("file://").removeprefix("file:")
+    return None if not path or "://" in path else Path(path)
+
+
+def checkpointed_offset(checkpoint: Path) -> CaptureOffset | None:
+    """The newest offset a query planned, read from its checkpoint's offset log; None when the
+    query never planned a batch.
+
+    Spark asks a Python source for `latestOffset` before it hands over the checkpointed (or
+    initial) offset, so without this the first batch of a run would ignore the batch cap.
+    Each file under `offsets/` is `v1`, a metadata line, then one line per source; the capture
+    query has one source.
+    """
+    folder = checkpoint / "offsets"
+    try:
+        batches = sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    except OSError:
+        return None
+    for batch in reversed(batches):
+        try:
+            lines = (folder / str(batch)).read_text(encoding="utf-8").splitlines()
+            return CaptureOffset.from_json(json.loads(lines[2]))
+        except (OSError, IndexError, ValueError, KeyError, TypeError) as error:
+            # A file cut short by a kill while Spark wrote it: Spark ignores it too.
+            log.warning("checkpoint offset file %s unreadable (%s)", batch, type(error).__name__)
+    return None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 from connectors.genesys.windows import (
     CaptureOffset,
     CaptureWindow,
+    checkpointed_offset,
     dimensions_due,
     format_instant,
+    local_checkpoint,
     next_offset_until,
 )
 
@@ -145,3 +148,43 @@ def test_dimensions_due_window_ending_on_multiple_true() -> None:
 
 def test_dimensions_due_window_starting_on_multiple_false() -> None:
     assert dimensions_due(at(10, 30), at(10, 32), REFRESH, first=False) is False
+
+
+# -- reading the checkpoint's offset log ---------------------------------------------------------
+
+OFFSET_METADATA = '{"batchWatermarkMs":0,"batchTimestampMs":1796409040008,"conf":{}}'
+
+
+def write_offset_file(checkpoint: Path, batch: int, text: str) -> None:
+    folder = checkpoint / "offsets"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / str(batch)).write_text(text, encoding="utf-8")
+
+
+def test_checkpointed_offset_newest_batch_file_wins(tmp_path: Path) -> None:
+    for batch, until in ((0, "2026-12-04T08:05:00.000Z"), (1, "2026-12-04T08:10:00.000Z")):
+        write_offset_file(tmp_path, batch, f'v1\n{OFFSET_METADATA}\n{{"until": "{until}"}}')
+    (tmp_path / "offsets" / ".1.crc").write_text("x", encoding="utf-8")
+
+    assert checkpointed_offset(tmp_path) == CaptureOffset(at(8, 10))
+
+
+def test_checkpointed_offset_file_cut_short_falls_back_to_previous(tmp_path: Path) -> None:
+    write_offset_file(tmp_path, 4, f'v1\n{OFFSET_METADATA}\n{{"until": "2026-12-04T08:05:00.000Z"}}')
+    write_offset_file(tmp_path, 5, "v1\n{\"batchWat")
+
+    assert checkpointed_offset(tmp_path) == CaptureOffset(at(8, 5))
+
+
+def test_checkpointed_offset_no_offset_log_none(tmp_path: Path) -> None:
+    assert checkpointed_offset(tmp_path) is None
+    (tmp_path / "offsets").mkdir()
+    assert checkpointed_offset(tmp_path) is None
+
+
+def test_local_checkpoint_paths_and_file_uris_local_remote_none() -> None:
+    assert local_checkpoint("/var/lib/etl/capture") == Path("/var/lib/etl/capture")
+    assert local_checkpoint("file:///var/lib/etl/capture") == Path("/var/lib/etl/capture")
+    assert local_checkpoint("file:/var/lib/etl/capture") == Path("/var/lib/etl/capture")
+    assert local_checkpoint("s3a://bucket/etl/capture") is None
+    assert local_checkpoint("") is None
