@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, UpdateOne
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.config import parse_instant
 from app.errors import SinkError
@@ -111,6 +112,42 @@ def control_document(row: dict[str, Any]) -> dict[str, Any]:
         "recorded_at": parse_instant(row["fetched_at"]),
         **stats,
     }
+
+
+# How often a bulk of upserts is sent again after losing an insert race (see upsert_racing).
+UPSERT_RACE_ATTEMPTS = 4
+
+
+def lost_insert_race(error: Exception) -> bool:
+    """Whether a bulk write failed only because another writer inserted the same `_id` first.
+
+    Two capture partitions can return the same conversation (its life overlaps both intervals)
+    and upsert the same raw version at once. MongoDB reports the loser as a duplicate-key write
+    error (11000); FerretDB 1.24 answers with a reply that lacks `nModified`, which pymongo
+    reads as a KeyError.
+    """
+    if isinstance(error, KeyError):
+        return error.args == ("nModified",)
+    if isinstance(error, BulkWriteError):
+        write_errors = error.details.get("writeErrors", [])
+        return bool(write_errors) and all(e.get("code") == 11000 for e in write_errors)
+    return False
+
+
+def upsert_racing(collection: Collection[dict[str, Any]], updates: list[UpdateOne]) -> None:
+    """`bulk_write` of raw upserts, sent again when it lost an insert race.
+
+    Every update is idempotent ($setOnInsert, $min, $max, $set of the same values), so sending
+    the whole bulk again is safe; the second time the document exists and the upsert updates it.
+    """
+    for attempt in range(1, UPSERT_RACE_ATTEMPTS + 1):
+        try:
+            collection.bulk_write(updates, ordered=False)
+            return
+        except (BulkWriteError, KeyError) as error:
+            if attempt == UPSERT_RACE_ATTEMPTS or not lost_insert_race(error):
+                raise
+            log.info("raw upserts into %s lost an insert race; sending again", collection.name)
 
 
 class RawStore:
@@ -207,13 +244,10 @@ class RawStore:
                 pending.setdefault(endpoint, []).append(update)
                 counts[endpoint] += 1
                 if len(pending[endpoint]) >= WRITE_BATCH_SIZE:
-                    self.db[endpoint].bulk_write(pending.pop(endpoint), ordered=False)
+                    upsert_racing(self.db[endpoint], pending.pop(endpoint))
             for endpoint, updates in pending.items():
-                self.db[endpoint].bulk_write(updates, ordered=False)
+                upsert_racing(self.db[endpoint], updates)
         except (PyMongoError, KeyError) as error:
-            # KeyError: pymongo reading a bulk-write reply that FerretDB sent without
-            # `nModified`, seen when two partitions upsert the same conversation at once.
-            # TODO(#4): find the cause; the batch fails and the restart redoes it meanwhile.
             raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
         return counts
 

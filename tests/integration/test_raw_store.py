@@ -4,7 +4,10 @@ fallback for keys a server may refuse."""
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -118,3 +121,35 @@ def test_raw_store_replaying_an_older_batch_moves_first_seen_back(store: RawStor
         "B1",
         "2026-12-04T10:02:00+00:00",
     )
+
+
+def test_raw_store_two_writers_landing_same_payloads_at_once_each_version_once(
+    mongo_uri: str, fresh_db_names: DbNames
+) -> None:
+    """Two capture partitions may return the same conversations and upsert them at the same
+    time; the loser of an insert race sends its upserts again instead of failing the batch."""
+    rows = [
+        _row({**ENDED, "conversationId": f"c-{n}"}, "2026-12-04T10:02:00.000Z",
+             "2026-12-04T10:02:01.000Z", entity=f"c-{n}")
+        for n in range(300)
+    ]  # fmt: skip
+    stores = [RawStore(mongo_uri, fresh_db_names.raw) for _ in range(2)]
+    stores[0].ensure_indexes()
+    barrier = threading.Barrier(len(stores))
+
+    def land(store: RawStore) -> Counter[str]:
+        barrier.wait()
+        return store.land(rows, 7)
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            counts = list(pool.map(land, stores))
+        collection = stores[0].db["conversations"]
+        stored = collection.count_documents({})
+        ids = {doc["entity_id"] for doc in collection.find({}, {"entity_id": 1})}
+    finally:
+        for store in stores:
+            store.close()
+    assert counts == [Counter({"conversations": 300})] * 2
+    assert stored == 300
+    assert ids == {f"c-{n}" for n in range(300)}
