@@ -59,6 +59,8 @@ MARGIN = timedelta(minutes=10)
 # The frozen clock stands this long after the range end, so that every conversation of the range
 # is over (10 minutes is not enough: generated e-mails last up to ~2 hours).
 SETTLE = timedelta(hours=3)
+# Time kept after the last kill for the run to finish and be checked.
+FINISH_RESERVE_S = 6 * 60
 # Business keys of the DWH collections, to count duplicates that `_id` alone would not show.
 BUSINESS_KEYS: dict[str, tuple[str, ...]] = {
     "fact_call": ("conversation_id",),
@@ -597,6 +599,10 @@ def count_markers(mongo_uri: str, raw_database: str) -> int:
         client.close()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def log(message: str) -> None:
     """Progress on stderr; stdout carries only the JSON line."""
     print(f"chaos: {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
@@ -635,6 +641,12 @@ def main() -> int:
     from scripts.localmongo import restart_local_mongo
 
     began = time.monotonic()
+    # Every kill must leave the run time to finish inside the 20 minutes the issue allows.
+    budget_s = float(os.environ.get("CHAOS_BUDGET_SECONDS", str(19 * 60)))
+    kills_until = began + budget_s - FINISH_RESERVE_S
+    # `make chaos` interrupted (Ctrl-C, or a CI timeout's SIGTERM) still kills the ETL group
+    # and the servers it started, through the `finally` blocks below.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     seed = int(os.environ.get("CHAOS_SEED", "4"))
     kills_wanted = int(os.environ.get("CHAOS_KILLS", "12"))
     outage_seconds = float(os.environ.get("CHAOS_OUTAGE_SECONDS", "60"))
@@ -679,10 +691,16 @@ def main() -> int:
                     set_api_outage(target.api_url, on=False)
                 api_outages += 1
                 log("API back")
-            if not supervisor.kill_when(name, rng, format_instant(scenario.end)):
+            remaining = kills_until - time.monotonic()
+            if remaining <= 0:
+                log("no time left for more kills: letting the run finish")
+                break
+            if not supervisor.kill_when(
+                name, rng, format_instant(scenario.end), timeout_s=min(120.0, remaining)
+            ):
                 log("the run finished before every planned kill")
                 break
-        finished = supervisor.finish(timeout_s=max(60.0, 19 * 60 - (time.monotonic() - began)))
+        finished = supervisor.finish(timeout_s=max(60.0, budget_s - (time.monotonic() - began)))
     finally:
         supervisor.stop()
         probe.close()
