@@ -8,7 +8,6 @@ A replay is a fresh checkpoint: it starts from landing 0 and calls no API.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,10 +119,7 @@ class RawStreamReader(DataSourceStreamReader):
         store = RawStore(self.uri, self.database)
         try:
             for doc in store.versions(partition.endpoint, list(partition.entity_ids)):
-                if "payload" in doc:
-                    payload = json.dumps(doc["payload"], ensure_ascii=False)
-                else:
-                    payload = doc.get("payload_text")
+                payload = store.payload_json(doc)
                 yield (
                     partition.endpoint,
                     str(doc["_id"]),

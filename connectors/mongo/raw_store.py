@@ -11,14 +11,18 @@ is curated again too.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
+import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
@@ -32,6 +36,12 @@ log = logging.getLogger(__name__)
 MARKERS = "ingest_batches"
 CAPTURE_WINDOWS = "capture_windows"
 CONTROL_ENDPOINT = "_control"
+# Payloads above this many bytes of JSON are stored gzip-compressed: MongoDB refuses documents
+# above 16 MiB, and a conversation with thousands of segments or long notes can come close.
+INLINE_PAYLOAD_LIMIT = 4 * 1024 * 1024
+# A compressed payload above this is cut into pieces kept in PAYLOAD_CHUNKS (`n` = order).
+CHUNK_SIZE = 4 * 1024 * 1024
+PAYLOAD_CHUNKS = "payload_chunks"
 RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
 # Entity ids per `$in` query when reading versions back.
 READ_CHUNK = 500
@@ -64,8 +74,12 @@ def unstorable_key(value: Any) -> str | None:
     return None
 
 
-def raw_document_update(row: dict[str, Any], land_seq: int) -> tuple[str, UpdateOne]:
-    """The idempotent upsert of one captured payload row into its endpoint's collection."""
+def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, UpdateOne]]:
+    """The idempotent upserts of one captured payload row: (collection, update) pairs.
+
+    Usually one, into the endpoint's collection. A payload too large to store inline also
+    writes its compressed pieces into `payload_chunks`, before the document that names them.
+    """
     text = row["payload"]
     payload = json.loads(text)
     digest = payload_sha256(payload)
@@ -73,6 +87,7 @@ def raw_document_update(row: dict[str, Any], land_seq: int) -> tuple[str, Update
     # A record without an id keeps "" as its entity id, so that the curate step reads it back
     # (and quarantines it) instead of it waiting forever under a null key.
     entity_id = row["entity_id"] or ""
+    raw_id = f"{entity_id or 'no-id'}:{digest}"
     document: dict[str, Any] = {
         "entity_id": entity_id,
         "endpoint": row["endpoint"],
@@ -80,15 +95,33 @@ def raw_document_update(row: dict[str, Any], land_seq: int) -> tuple[str, Update
         "window_start": row["window_start"],
         "window_end": row["window_end"],
     }
+    writes: list[tuple[str, UpdateOne]] = []
+    encoded = text.encode("utf-8")
     bad_key = unstorable_key(payload)
-    if bad_key is None:
+    if len(encoded) > INLINE_PAYLOAD_LIMIT:
+        compressed = gzip.compress(encoded, mtime=0)
+        document["payload_stored_compressed_because"] = (
+            f"{len(encoded)} bytes of JSON, above the inline limit of {INLINE_PAYLOAD_LIMIT}"
+        )
+        if len(compressed) <= CHUNK_SIZE:
+            document["payload_gzip"] = Binary(compressed)
+        else:
+            pieces = [
+                compressed[at : at + CHUNK_SIZE] for at in range(0, len(compressed), CHUNK_SIZE)
+            ]
+            document["payload_chunk_count"] = len(pieces)
+            writes += [
+                (PAYLOAD_CHUNKS, _chunk_update(raw_id, number, piece))
+                for number, piece in enumerate(pieces)
+            ]
+    elif bad_key is None:
         document["payload"] = payload
     else:
         # Kept as text rather than reshaped: the raw layer never loses or edits a record.
         document["payload_text"] = text
         document["payload_stored_as_text_because"] = f"key {bad_key!r} is not storable"
     update = UpdateOne(
-        {"_id": f"{entity_id or 'no-id'}:{digest}"},
+        {"_id": raw_id},
         {
             "$setOnInsert": document,
             # $min/$max keep these right when an older batch is replayed after a newer one.
@@ -98,7 +131,13 @@ def raw_document_update(row: dict[str, Any], land_seq: int) -> tuple[str, Update
         },
         upsert=True,
     )
-    return row["endpoint"], update
+    writes.append((row["endpoint"], update))
+    return writes
+
+
+def _chunk_update(raw_id: str, number: int, piece: bytes) -> UpdateOne:
+    document = {"raw_id": raw_id, "n": number, "data": Binary(piece)}
+    return UpdateOne({"_id": f"{raw_id}#{number}"}, {"$setOnInsert": document}, upsert=True)
 
 
 def control_document(row: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +154,7 @@ def control_document(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # How often a bulk of upserts is sent again after losing an insert race (see upsert_racing).
-UPSERT_RACE_ATTEMPTS = 4
+UPSERT_RACE_ATTEMPTS = 8
 
 
 def lost_insert_race(error: Exception) -> bool:
@@ -148,6 +187,8 @@ def upsert_racing(collection: Collection[dict[str, Any]], updates: list[UpdateOn
             if attempt == UPSERT_RACE_ATTEMPTS or not lost_insert_race(error):
                 raise
             log.info("raw upserts into %s lost an insert race; sending again", collection.name)
+            # Apart from the other writer, or the two race again on its next bulk.
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
 
 
 class RawStore:
@@ -170,6 +211,7 @@ class RawStore:
                 collection.create_index([("landed_seq", ASCENDING)])
             self.db[CAPTURE_WINDOWS].create_index([("batch_key", ASCENDING)])
             self.db[MARKERS].create_index([("land_seq", ASCENDING)])
+            self.db[PAYLOAD_CHUNKS].create_index([("raw_id", ASCENDING)])
         except PyMongoError as error:
             raise SinkError(f"cannot create raw-layer indexes: {error}") from error
 
@@ -224,9 +266,28 @@ class RawStore:
                     counts[name] = self.db[name].count_documents(query)
                 else:
                     counts[name] = self.db[name].delete_many(query).deleted_count
+            counts[PAYLOAD_CHUNKS] = self._purge_unowned_chunks(cutoff, dry_run=dry_run)
         except PyMongoError as error:
             raise SinkError(f"raw purge failed: {type(error).__name__}: {error}") from error
         return counts
+
+    def _purge_unowned_chunks(self, cutoff: datetime, *, dry_run: bool) -> int:
+        """Pieces of large payloads whose raw version is gone (purged now, or expired by a TTL
+        index, which cannot follow the pieces)."""
+        doomed = []
+        for raw_id in self.db[PAYLOAD_CHUNKS].distinct("raw_id"):
+            owner = None
+            for name in RAW_ENDPOINTS:
+                owner = self.db[name].find_one({"_id": raw_id}, {"last_seen_at": 1})
+                if owner is not None:
+                    break
+            # In a dry run the owners are still there: count those the purge would delete.
+            if owner is None or (dry_run and owner["last_seen_at"] < cutoff):
+                doomed.append(raw_id)
+        query = {"raw_id": {"$in": doomed}}
+        if dry_run:
+            return self.db[PAYLOAD_CHUNKS].count_documents(query)
+        return self.db[PAYLOAD_CHUNKS].delete_many(query).deleted_count if doomed else 0
 
     def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
         """Upsert captured rows (payloads and control rows); return counts per endpoint."""
@@ -240,11 +301,13 @@ class RawStore:
                         {"_id": document["_id"]}, document, upsert=True
                     )
                     continue
-                endpoint, update = raw_document_update(row, land_seq)
-                pending.setdefault(endpoint, []).append(update)
-                counts[endpoint] += 1
-                if len(pending[endpoint]) >= WRITE_BATCH_SIZE:
-                    upsert_racing(self.db[endpoint], pending.pop(endpoint))
+                writes = raw_document_writes(row, land_seq)
+                counts[row["endpoint"]] += 1
+                for collection, update in writes:
+                    pending.setdefault(collection, []).append(update)
+                    # Pieces first: a document must never name pieces that are not stored.
+                    if collection == PAYLOAD_CHUNKS or len(pending[collection]) >= WRITE_BATCH_SIZE:
+                        upsert_racing(self.db[collection], pending.pop(collection))
             for endpoint, updates in pending.items():
                 upsert_racing(self.db[endpoint], updates)
         except (PyMongoError, KeyError) as error:
@@ -288,6 +351,24 @@ class RawStore:
         """Ids of entities with a version written or seen again by landings (after, upto]."""
         query = {"landed_seq": {"$gt": after_seq, "$lte": upto_seq}}
         return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
+
+    def payload_json(self, doc: dict[str, Any]) -> str | None:
+        """The payload of a stored raw version as JSON text, however it was stored."""
+        if "payload" in doc:
+            return json.dumps(doc["payload"], ensure_ascii=False)
+        if "payload_text" in doc:
+            return str(doc["payload_text"])
+        if "payload_gzip" in doc:
+            return gzip.decompress(doc["payload_gzip"]).decode("utf-8")
+        if "payload_chunk_count" in doc:
+            pieces = list(self.db[PAYLOAD_CHUNKS].find({"raw_id": doc["_id"]}).sort("n", ASCENDING))
+            if len(pieces) != doc["payload_chunk_count"]:
+                raise SinkError(
+                    f"raw version {doc['_id']} names {doc['payload_chunk_count']} payload "
+                    f"pieces, {len(pieces)} are stored"
+                )
+            return gzip.decompress(b"".join(piece["data"] for piece in pieces)).decode("utf-8")
+        return None
 
     def versions(self, endpoint: str, entity_ids: list[str]) -> Iterator[dict[str, Any]]:
         """Every stored version of the given entities, so that curating is order-independent."""

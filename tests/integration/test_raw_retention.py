@@ -95,6 +95,7 @@ EXPECTED_COUNTS = {
     "wrapup_codes": 0,
     "divisions": 0,
     "capture_windows": 1,
+    "payload_chunks": 0,
 }
 
 

@@ -4,15 +4,19 @@ fallback for keys a server may refuse."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from connectors.mongo.raw_store import RawStore, payload_sha256
+import connectors.mongo.raw_store as raw_store_module
+from app.errors import SinkError
+from connectors.mongo.raw_store import PAYLOAD_CHUNKS, RawStore, payload_sha256
 from tests.integration.conftest import DbNames
 
 pytestmark = pytest.mark.integration
@@ -133,7 +137,7 @@ def test_raw_store_two_writers_landing_same_payloads_at_once_each_version_once(
              "2026-12-04T10:02:01.000Z", entity=f"c-{n}")
         for n in range(300)
     ]  # fmt: skip
-    stores = [RawStore(mongo_uri, fresh_db_names.raw) for _ in range(2)]
+    stores = [RawStore(mongo_uri, fresh_db_names.raw) for _ in range(4)]
     stores[0].ensure_indexes()
     barrier = threading.Barrier(len(stores))
 
@@ -150,6 +154,98 @@ def test_raw_store_two_writers_landing_same_payloads_at_once_each_version_once(
     finally:
         for store in stores:
             store.close()
-    assert counts == [Counter({"conversations": 300})] * 2
+    assert counts == [Counter({"conversations": 300})] * 4
     assert stored == 300
     assert ids == {f"c-{n}" for n in range(300)}
+
+
+def _note_payload(conversation_id: str, note_bytes: int) -> dict[str, Any]:
+    # Hex of random bytes compresses to about half: large enough to need pieces when big.
+    return {**ENDED, "conversationId": conversation_id, "note": os.urandom(note_bytes // 2).hex()}
+
+
+@pytest.fixture
+def small_payload_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inline up to 2,000 bytes, pieces of 1,000: large-payload paths with small payloads."""
+    monkeypatch.setattr(raw_store_module, "INLINE_PAYLOAD_LIMIT", 2_000)
+    monkeypatch.setattr(raw_store_module, "CHUNK_SIZE", 1_000)
+
+
+def test_raw_store_20_mb_payload_stored_in_pieces_and_read_back_whole(store: RawStore) -> None:
+    payload = _note_payload("c-huge", 20 * 1024 * 1024)
+    row = _row(payload, "2026-12-04T10:02:00.000Z", "2026-12-04T10:02:01.000Z", entity="c-huge")
+
+    assert store.land([row], 3) == Counter({"conversations": 1})
+
+    doc = store.db.conversations.find_one({"entity_id": "c-huge"})
+    assert doc is not None
+    assert "payload" not in doc
+    assert doc["payload_chunk_count"] == 3  # ~10 MiB compressed in 4 MiB pieces
+    assert store.db[PAYLOAD_CHUNKS].count_documents({"raw_id": doc["_id"]}) == 3
+    assert json.loads(store.payload_json(doc) or "") == payload
+    assert doc["_id"] == f"c-huge:{payload_sha256(payload)}"
+
+
+def test_raw_store_large_payloads_compressed_or_in_pieces_landing_twice_one_version(
+    store: RawStore, small_payload_limits: None
+) -> None:
+    compressible = {**ENDED, "conversationId": "c-zip", "note": "n" * 5_000}
+    pieces = _note_payload("c-pieces", 5_000)
+    rows = [
+        _row(compressible, "2026-12-04T10:02:00.000Z", "2026-12-04T10:02:01.000Z", entity="c-zip"),
+        _row(pieces, "2026-12-04T10:02:00.000Z", "2026-12-04T10:02:01.000Z", entity="c-pieces"),
+    ]
+
+    store.land(rows, 1)
+    store.land(rows, 2)
+
+    zipped = store.db.conversations.find_one({"entity_id": "c-zip"})
+    cut = store.db.conversations.find_one({"entity_id": "c-pieces"})
+    assert zipped is not None and cut is not None
+    assert sorted(zipped) == sorted(
+        ["_id", "entity_id", "endpoint", "payload_sha256", "window_start", "window_end",
+         "payload_gzip", "payload_stored_compressed_because", "first_seen_at", "ingest_batch",
+         "landed_seq", "last_seen_at", "last_seen_batch"]
+    )  # fmt: skip
+    assert zipped["payload_stored_compressed_because"] == (
+        f"{len(rows[0]['payload'].encode())} bytes of JSON, above the inline limit of 2000"
+    )
+    assert cut["payload_chunk_count"] == 3
+    assert store.db.conversations.count_documents({}) == 2
+    assert store.db[PAYLOAD_CHUNKS].count_documents({}) == 3
+    assert json.loads(store.payload_json(zipped) or "") == compressible
+    assert json.loads(store.payload_json(cut) or "") == pieces
+
+
+def test_raw_store_piece_missing_read_fails_naming_the_version(
+    store: RawStore, small_payload_limits: None
+) -> None:
+    payload = _note_payload("c-pieces", 5_000)
+    store.land([_row(payload, "2026-12-04T10:02:00.000Z", "2026-12-04T10:02:01.000Z",
+                     entity="c-pieces")], 1)  # fmt: skip
+    doc = store.db.conversations.find_one({"entity_id": "c-pieces"})
+    assert doc is not None
+    store.db[PAYLOAD_CHUNKS].delete_one({"raw_id": doc["_id"], "n": 1})
+
+    with pytest.raises(SinkError) as failure:
+        store.payload_json(doc)
+    assert str(failure.value) == f"raw version {doc['_id']} names 3 payload pieces, 2 are stored"
+
+
+def test_raw_store_purge_removes_pieces_of_purged_versions_only(
+    store: RawStore, small_payload_limits: None
+) -> None:
+    old = _note_payload("c-old", 5_000)
+    new = _note_payload("c-new", 5_000)
+    store.land([_row(old, "2026-10-01T10:02:00.000Z", "2026-10-01T10:02:01.000Z",
+                     entity="c-old")], 1)  # fmt: skip
+    store.land([_row(new, "2026-12-04T10:02:00.000Z", "2026-12-04T10:02:01.000Z",
+                     entity="c-new")], 2)  # fmt: skip
+    cutoff = datetime(2026, 11, 1, tzinfo=UTC)
+
+    assert store.purge_older_than(cutoff, dry_run=True)[PAYLOAD_CHUNKS] == 3
+    assert store.purge_older_than(cutoff)[PAYLOAD_CHUNKS] == 3
+
+    remaining = {doc["raw_id"].split(":")[0] for doc in store.db[PAYLOAD_CHUNKS].find()}
+    assert remaining == {"c-new"}
+    assert store.db[PAYLOAD_CHUNKS].count_documents({}) == 3
