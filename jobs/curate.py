@@ -19,6 +19,26 @@ from pyspark.sql.types import StringType, StructField, StructType
 from app.config import PrivacySettings
 from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_upserts
 from connectors.mongo.raw_source import BATCH_MARKER
+from jobs.quality import (
+    VERSIONS_ACCOUNTED,
+    Rule,
+    RuleResult,
+    Severity,
+    account_versions,
+    dimension_keys_resolve,
+    dq_documents,
+    end_not_before_start,
+    entity_rejections,
+    keys_not_null,
+    known_values,
+    metrics_not_negative,
+    raise_on_stop,
+    results,
+    split,
+    summarize,
+    unique_keys,
+)
+from jobs.quality import flag as flag_rules
 from jobs.star.conversations import build_conversation_facts
 from jobs.star.customer_fields import with_customer_fields
 from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, build_dimension
@@ -37,6 +57,20 @@ CALL_REFERENCES = {
 }
 SKILL_REFERENCES = {"skill_id": "dim_skill", "queue_id": "dim_queue"}
 _IDS = StructType([StructField("_id", StringType(), False)])
+_VERSION_IDS = StructType(
+    [StructField(name, StringType()) for name in ("endpoint", "raw_id", "_id", "key")]
+)
+# Documented values of enum-like fact columns; others are kept as cleaned and reported (warn).
+KNOWN_DIRECTIONS = ["inbound", "outbound", UNKNOWN_KEY]
+KNOWN_MEDIA_TYPES = [
+    "voice", "callback", "chat", "email", "message", "cobrowse", "screenshare", "video",
+    UNKNOWN_KEY,
+]  # fmt: skip
+KNOWN_STATES = ["active", "inactive", "deleted", UNKNOWN_KEY]
+CALL_METRICS = [
+    "duration_ms", "talk_ms", "hold_ms", "acw_ms", "handle_ms", "wait_ms", "alert_ms",
+    "ivr_ms", "n_offered", "n_transferred",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,22 +125,38 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> int 
     versions = versions.withColumn("last_seen_at", parse_utc_instant(F.col("last_seen_at")))
     versions = versions.persist()
     persisted = [versions]
+    quality = _BatchQuality(label=f"#{batch_id}")
     try:
         counts = {
             row["endpoint"]: row["n"]
             for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
         }
         reached = _reached_landing(versions) if counts.pop(BATCH_MARKER, 0) else None
-        if counts:
-            _curate(target, versions, counts, curated_at, persisted)
+        if reached:
+            quality.label = f"{reached[1]} (landing {reached[0]})"
+        try:
+            if counts:
+                _curate(target, versions, counts, curated_at, persisted, quality)
+                _account(versions, quality)
+        finally:
+            # Also when a stop rule failed: the failure is then on record in dq_results.
+            if reached:
+                _record_quality(target, reached, quality, curated_at)
+        raise_on_stop(quality.results, quality.label)
         if reached:
             _mark_curated(target, reached, counts, curated_at)
     finally:
         for frame in persisted:
             frame.unpersist()
+    tally = quality.tally
     log.info(
-        "curate batch %d: raw versions %s curated in %.1fs",
+        "curate batch %d: read=%d curated_entities=%d superseded_versions=%d quarantined=%d "
+        "(raw versions %s) in %.1fs",
         batch_id,
+        tally.get("read", 0),
+        tally.get("curated_entities", 0),
+        tally.get("superseded_versions", 0),
+        tally.get("quarantined", 0),
         counts,
         time.monotonic() - began,
     )
@@ -138,6 +188,7 @@ def _curate(
     counts: dict[str, int],
     curated_at: datetime,
     persisted: list[DataFrame],
+    quality: _BatchQuality,
 ) -> None:
     spark = versions.sparkSession
     store = DwhStore(target.uri, target.database)
@@ -155,8 +206,11 @@ def _curate(
         if not counts.get(spec.endpoint):
             continue  # each skipped endpoint saves a Spark job on a conversations-only batch
         frames = build_dimension(spec, versions.filter(F.col("endpoint") == spec.endpoint))
-        rows = frames.rows.persist()
+        rules = _dimension_rules(frames.rows, spec.key_column)
+        kept, dropped = _checked(frames.rows, rules, spec.collection, quality, persisted)
+        rows = kept.persist()
         persisted.append(rows)
+        quality.note_written(spec.endpoint, rows, frames.keyed, dropped)
         write_upserts(_audited(rows, curated_at), target.uri, target.database, spec.collection)
         # distinct: a member both stored and in this batch must match a fact only once.
         known[spec.collection] = known[spec.collection].unionByName(rows.select("_id")).distinct()
@@ -172,19 +226,36 @@ def _curate(
         calls = build_conversation_facts(conversations, reuse=keep)
         fact_call = resolve_references(calls.calls, CALL_REFERENCES, known)
         fact_call = with_customer_fields(fact_call, conversations, target.privacy)
+        fact_call, dropped = _checked(
+            fact_call, _call_rules(known), "fact_call", quality, persisted
+        )
+        quality.note_written("conversations", fact_call, calls.keyed, dropped)
         write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
         fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
+        # A call that went to quarantine takes its skill rows with it.
+        gone = dropped.select(F.col("_id").alias("conversation_id"))
+        fact_skill, dropped_skills = _checked(
+            fact_skill.join(gone, "conversation_id", "left_anti"),
+            _skill_rules(known),
+            "fact_call_skill",
+            quality,
+            persisted,
+        )
+        quality.rejected.append(
+            calls.keyed.drop("key").join(dropped_skills.select("raw_id", "reason"), "raw_id")
+        )
         write_upserts(
             _audited(fact_skill, curated_at), target.uri, target.database, "fact_call_skill"
         )
         rejected.append(calls.rejected)
+    rejected.extend(quality.rejected)
     if rejected:
-        _quarantine(target, rejected, curated_at, persisted)
+        quality.quarantined = _quarantine(target, rejected, curated_at, persisted)
 
 
 def _quarantine(
     target: DwhTarget, rejected: list[DataFrame], curated_at: datetime, persisted: list[DataFrame]
-) -> None:
+) -> DataFrame:
     everything = rejected[0]
     for frame in rejected[1:]:
         everything = everything.unionByName(frame)
@@ -202,3 +273,133 @@ def _quarantine(
     if quarantined:
         log.warning("curate: %d raw versions quarantined", quarantined)
         write_upserts(records, target.uri, target.database, QUARANTINE)
+    return records
+
+
+@dataclass
+class _BatchQuality:
+    """What one curate batch collects for its data-quality results and its reconciliation."""
+
+    label: str
+    results: list[RuleResult] = field(default_factory=list)
+    used: list[DataFrame] = field(default_factory=list)  # endpoint, raw_id, _id
+    keyed: list[DataFrame] = field(default_factory=list)  # endpoint, raw_id, key
+    rejected: list[DataFrame] = field(default_factory=list)  # quarantine records to add
+    quarantined: DataFrame | None = None
+    tally: dict[str, int] = field(default_factory=dict)
+
+    def note_written(
+        self, endpoint: str, written: DataFrame, keyed: DataFrame, dropped: DataFrame
+    ) -> None:
+        """Remember an entity frame's written rows, its versions and its rejected rows."""
+        self.used.append(written.select(F.lit(endpoint).alias("endpoint"), "raw_id", "_id"))
+        self.keyed.append(keyed.select("endpoint", "raw_id", "key"))
+        self.rejected.append(entity_rejections(dropped, keyed))
+
+
+def _dimension_rules(rows: DataFrame, key_column: str) -> list[Rule]:
+    rules = [keys_not_null(["_id", key_column]), unique_keys(["_id"])]
+    if "state" in rows.columns:
+        rules.append(known_values({"state": KNOWN_STATES}))
+    return rules
+
+
+def _call_rules(known: dict[str, DataFrame]) -> list[Rule]:
+    keys = {_key_name(column): collection for column, collection in CALL_REFERENCES.items()}
+    return [
+        keys_not_null(["_id", "conversation_id"]),
+        end_not_before_start("conversation_start", "conversation_end"),
+        metrics_not_negative(CALL_METRICS),
+        dimension_keys_resolve(keys, known),
+        unique_keys(["_id"]),
+        known_values({"direction": KNOWN_DIRECTIONS, "media_type": KNOWN_MEDIA_TYPES}),
+    ]
+
+
+def _skill_rules(known: dict[str, DataFrame]) -> list[Rule]:
+    keys = {_key_name(column): collection for column, collection in SKILL_REFERENCES.items()}
+    return [
+        keys_not_null(["_id", "conversation_id", "skill_id"]),
+        dimension_keys_resolve(keys, known),
+        unique_keys(["_id"]),
+    ]
+
+
+def _checked(
+    frame: DataFrame,
+    rules: list[Rule],
+    collection: str,
+    quality: _BatchQuality,
+    persisted: list[DataFrame],
+) -> tuple[DataFrame, DataFrame]:
+    """Run the rules on rows about to be written: (rows to write, rows to quarantine).
+
+    Raises:
+        DataQualityError: a `stop` rule failed; nothing of this frame has been written.
+    """
+    flagged = flag_rules(frame, rules).persist()
+    persisted.append(flagged)
+    found = results(summarize(flagged, rules).first().asDict(), rules, collection)
+    quality.results.extend(found)
+    for result in found:
+        if result.failures and result.severity is Severity.WARN:
+            log.warning(
+                "curate %s: data-quality rule %s: %d row(s) of %s, e.g. %s",
+                quality.label,
+                result.rule,
+                result.failures,
+                collection,
+                ", ".join(result.sample_ids),
+            )
+    raise_on_stop(found, quality.label)
+    return split(flagged, rules)
+
+
+def _account(versions: DataFrame, quality: _BatchQuality) -> None:
+    """Reconcile the versions read with those written, superseded and quarantined."""
+    spark = versions.sparkSession
+    empty = spark.createDataFrame([], _VERSION_IDS)
+    used = empty.select("endpoint", "raw_id", "_id")
+    for frame in quality.used:
+        used = used.unionByName(frame)
+    keyed = empty.select("endpoint", "raw_id", "key")
+    for frame in quality.keyed:
+        keyed = keyed.unionByName(frame)
+    quarantined = quality.quarantined
+    if quarantined is None:
+        quarantined = empty.select("endpoint", "raw_id")
+    read = versions.filter(F.col("endpoint") != BATCH_MARKER)
+    tally = account_versions(read, used, keyed, quarantined).first().asDict()
+    quality.tally = {
+        name: int(tally[name] or 0)
+        for name in (
+            "read",
+            "curated_entities",
+            "superseded_versions",
+            "quarantined",
+            "unaccounted",
+        )
+    }
+    quality.results.append(
+        RuleResult(
+            VERSIONS_ACCOUNTED,
+            Severity.STOP,
+            "raw",
+            quality.tally["unaccounted"],
+            tuple(tally["unaccounted_ids"] or ()),
+        )
+    )
+
+
+def _record_quality(
+    target: DwhTarget, reached: tuple[int, str], quality: _BatchQuality, curated_at: datetime
+) -> None:
+    documents = dq_documents(quality.results, reached[0], reached[1], curated_at)
+    for document in documents:
+        if document["rule"] == VERSIONS_ACCOUNTED:
+            document.update({k: v for k, v in quality.tally.items() if k != "unaccounted"})
+    store = DwhStore(target.uri, target.database)
+    try:
+        store.record_dq_results(documents)
+    finally:
+        store.close()

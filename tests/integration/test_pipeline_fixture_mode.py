@@ -37,6 +37,7 @@ def fixture_runs(
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
     config = SimulatorConfig(client_id="fixture-test", client_secret=secret, fixtures_dir=FIXTURES)
     snapshots = []
+    quality: list[list[dict[str, Any]]] = []
     codes = []
     with start_simulator(config) as simulator:
         for attempt in (1, 2):
@@ -53,15 +54,22 @@ def fixture_runs(
             )
             codes.append(run_bounded(spark, run))
             dwh = client[run.dwh_database]
+            quality.append(list(dwh.dq_results.find({}, {"checked_at": 0}).sort("_id", 1)))
             snapshots.append(
                 {
                     name: list(dwh[name].find({}).sort("_id", 1))
                     for name in dwh.list_collection_names()
-                    if name != "curate_batches"
+                    # Logs of each curate batch: a second run adds its own.
+                    if name not in ("curate_batches", "dq_results")
                 }
             )
     try:
-        yield {"codes": codes, "first": snapshots[0], "second": snapshots[1]}
+        yield {
+            "codes": codes,
+            "first": snapshots[0],
+            "second": snapshots[1],
+            "quality": quality,
+        }
     finally:
         client.drop_database(f"raw_{suffix}")
         client.drop_database(f"dwh_{suffix}")
@@ -152,6 +160,32 @@ def test_pipeline_fixture_second_run_changes_no_dwh_document(
         }
 
     assert without_audit_time(fixture_runs["second"]) == without_audit_time(fixture_runs["first"])
+
+
+def test_pipeline_fixture_quality_results_every_rule_passes_and_versions_reconcile(
+    fixture_runs: dict[str, Any],
+) -> None:
+    first_run = fixture_runs["quality"][0]
+    assert sorted({doc["rule"] for doc in first_run}) == [
+        "dimension_keys_resolve",
+        "end_not_before_start",
+        "keys_not_null",
+        "known_values",
+        "metrics_not_negative",
+        "raw_versions_accounted",
+        "unique_keys",
+    ]
+    assert [doc["_id"] for doc in first_run if doc["failures"] != 0] == []
+    # The fixtures hold 9 entities, each in one version: 1 conversation, 2 divisions, 1 queue,
+    # 2 skills, 1 user, 2 wrap-up codes; all are curated, none superseded or quarantined.
+    accounted = [
+        {k: doc[k] for k in ("read", "curated_entities", "superseded_versions", "quarantined")}
+        for doc in first_run
+        if doc["rule"] == "raw_versions_accounted"
+    ]
+    assert accounted == [
+        {"read": 9, "curated_entities": 9, "superseded_versions": 0, "quarantined": 0}
+    ]
 
 
 def test_pipeline_fixture_second_run_really_curates_again(fixture_runs: dict[str, Any]) -> None:
