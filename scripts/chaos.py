@@ -183,6 +183,10 @@ class EtlProcess:
         self.pgid = self.process.pid
         self.started = time.monotonic()
 
+    def uptime(self) -> float:
+        """Seconds since this start."""
+        return time.monotonic() - self.started
+
     def poll(self) -> int | None:
         """The exit code of the driver, or None while it runs."""
         return self.process.poll()
@@ -383,6 +387,11 @@ def _after_random_delay(_probe: Probe, rng: random.Random) -> Callable[[], bool]
     return lambda: time.monotonic() >= deadline
 
 
+# Strategies that read "a batch is in flight" from the checkpoint wait this long after a start
+# (JVM, Spark session and both queries take 10-15 s here), so they hit a running batch.
+STARTUP_GRACE_S = 25.0
+FROM_CHECKPOINT = ("curating", "capturing")
+
 STRATEGIES: dict[str, Strategy] = {
     "landing": _when_landing,
     "marked": _when_marked,
@@ -452,7 +461,7 @@ class Supervisor:
             self.ensure_running()
             if self.finished:
                 return False
-            if ready():
+            if ready() and (name not in FROM_CHECKPOINT or self._past_startup()):
                 break
             time.sleep(0.05)
         assert self.current is not None
@@ -462,6 +471,11 @@ class Supervisor:
         self.kill_points.append(f"{name}:{phase}")
         log(f"SIGKILL {len(self.kill_points)} ({name}), ETL was {phase}")
         return True
+
+    def _past_startup(self) -> bool:
+        # A batch left in flight by the previous kill shows in the checkpoint at once, before
+        # the new JVM even runs: such a kill would hit the start-up, not the batch.
+        return self.current is not None and self.current.uptime() >= STARTUP_GRACE_S
 
     def finish(self, timeout_s: float) -> bool:
         """Let the run end with exit 0, restarting after failures; False at the deadline."""
