@@ -49,6 +49,9 @@ class GenesysSettings:
     client_id: str
     client_secret: Secret
     page_size: int = 100
+    # Results one details query may page through (pageNumber x pageSize) before the API
+    # answers 400; windows reporting more are split (10,000 as the users listing documents).
+    max_results: int = 10_000
     timeout_seconds: float = 30.0
     max_retries: int = 6
     max_retry_after_seconds: float = 180.0
@@ -276,6 +279,7 @@ def _genesys(reader: _Reader) -> GenesysSettings:
         client_id=client_id,
         client_secret=reader.secret("GENESYS_CLIENT_SECRET", "the Genesys OAuth client secret"),
         page_size=reader.number("genesys", "page_size", "GENESYS_PAGE_SIZE", 100),
+        max_results=reader.number("genesys", "max_results", "GENESYS_MAX_RESULTS", 10_000),
         max_retries=reader.number("genesys", "max_retries", "GENESYS_MAX_RETRIES", 6),
     )
 

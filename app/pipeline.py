@@ -41,6 +41,7 @@ def capture_options(config: AppConfig) -> dict[str, str]:
         "login_base_url": genesys.login_base_url,
         "client_id": genesys.client_id,
         "page_size": str(genesys.page_size),
+        "max_results": str(genesys.max_results),
         "max_retries": str(genesys.max_retries),
         "trigger_seconds": str(capture.trigger_seconds),
         "lookback_seconds": str(capture.lookback_seconds),

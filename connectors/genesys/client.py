@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -30,6 +30,10 @@ DETAILS_QUERY_PATH = "/api/v2/analytics/conversations/details/query"
 DETAILS_MULTI_GET_PATH = "/api/v2/analytics/conversations/details"
 # The multi-get takes ids in the query string; 100 keeps the URL well under common limits.
 MULTI_GET_CHUNK = 100
+# A details query is split when its totalHits passes this share of the paging cap (totals are
+# approximate), but never into intervals shorter than MIN_SPLIT_SPAN.
+SPLIT_ABOVE_SHARE = 0.8
+MIN_SPLIT_SPAN = timedelta(minutes=1)
 # 501 means "not implemented": retrying cannot help (the Genesys CLI makes the same exception).
 NOT_RETRIED_5XX = {501}
 
@@ -44,6 +48,8 @@ class RequestStats:
     throttled: int = 0
     token_refreshes: int = 0
     server_errors: int = 0
+    # Details-query intervals split because they held more than the paging cap.
+    splits: int = 0
     last_date: datetime | None = field(default=None)
 
     def as_dict(self) -> dict[str, int]:
@@ -55,6 +61,7 @@ class RequestStats:
             "throttled": self.throttled,
             "token_refreshes": self.token_refreshes,
             "server_errors": self.server_errors,
+            "splits": self.splits,
         }
 
 
@@ -251,23 +258,51 @@ class GenesysClient:
 
         Pages until a page has no `conversations` key (the API's end-of-results signal); the
         same conversation may come twice when records shift between pages, so callers upsert.
+        When the first page's `totalHits` is above what one query may page through
+        (`max_results`), the interval is split in halves until each half fits, so a catch-up
+        after an outage never runs into the paging cap. A conversation overlapping both halves
+        comes from both (upserts make that harmless).
         """
         interval = f"{_iso(interval_start)}/{_iso(interval_end)}"
-        page_number = 1
-        while True:
-            body = {
-                "interval": interval,
-                "order": "asc",
-                "orderBy": "conversationStart",
-                "paging": {"pageSize": self.settings.page_size, "pageNumber": page_number},
-            }
-            page = self.request("POST", DETAILS_QUERY_PATH, body=body)
-            self.stats.pages += 1
-            conversations = page.get("conversations")
-            if not conversations:
-                return
-            yield from conversations
+        first = self._details_page(interval, 1)
+        total_hits = int(first.get("totalHits") or 0)
+        # totalHits is approximate while an interval still receives traffic: keep a margin.
+        if total_hits > self.settings.max_results * SPLIT_ABOVE_SHARE:
+            span = interval_end - interval_start
+            if span < 2 * MIN_SPLIT_SPAN:
+                raise FatalApiError(
+                    f"details query {interval} reports {total_hits} conversations, too many to "
+                    f"page through under the cap of {self.settings.max_results}; raise "
+                    "GENESYS_MAX_RESULTS if the organisation's cap is higher"
+                )
+            middle = interval_start + span / 2
+            middle = middle.replace(microsecond=(middle.microsecond // 1000) * 1000)
+            self.stats.splits += 1
+            log.info(
+                "details query %s reports %d hits, near the paging cap %d: split in two",
+                interval,
+                total_hits,
+                self.settings.max_results,
+            )
+            yield from self.query_conversation_details(interval_start, middle)
+            yield from self.query_conversation_details(middle, interval_end)
+            return
+        page, page_number = first, 1
+        while page.get("conversations"):
+            yield from page["conversations"]
             page_number += 1
+            page = self._details_page(interval, page_number)
+
+    def _details_page(self, interval: str, page_number: int) -> dict[str, Any]:
+        body = {
+            "interval": interval,
+            "order": "asc",
+            "orderBy": "conversationStart",
+            "paging": {"pageSize": self.settings.page_size, "pageNumber": page_number},
+        }
+        page = self.request("POST", DETAILS_QUERY_PATH, body=body)
+        self.stats.pages += 1
+        return page
 
     def get_conversations(self, conversation_ids: list[str]) -> Iterator[dict[str, Any]]:
         """Yield the current records of the given conversations (multi-get, by chunks)."""

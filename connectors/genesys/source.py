@@ -113,6 +113,7 @@ def genesys_settings_from_options(options: dict[str, str]) -> GenesysSettings:
         client_id=client_id,
         client_secret=Secret(secret),
         page_size=int(_option(options, "page_size", "100")),
+        max_results=int(_option(options, "max_results", "10000")),
         max_retries=int(_option(options, "max_retries", "6")),
     )
 

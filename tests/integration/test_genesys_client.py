@@ -32,22 +32,27 @@ TOKEN_PATH = "POST /oauth/token"
 QUERY_KEY = f"POST {DETAILS_QUERY_PATH}"
 
 
+def center_config(**overrides: Any) -> SimulatorConfig:
+    """A frozen 40-agent center with an hour of history before `NOW`."""
+    settings: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "seed": 3,
+        "start": NOW,
+        "speed": 0.0,
+        "agents": 40,
+        "conversations_per_hour": 600,
+        "history_minutes": 60,
+        "duration_minutes": 10,
+        "rate_limit_per_minute": 100_000,
+        "token_ttl_seconds": 86_400,
+    }
+    return SimulatorConfig(**{**settings, **overrides})
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[RunningSimulator]:
-    config = SimulatorConfig(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        seed=3,
-        start=NOW,
-        speed=0.0,
-        agents=40,
-        conversations_per_hour=600,
-        history_minutes=60,
-        duration_minutes=10,
-        rate_limit_per_minute=100_000,
-        token_ttl_seconds=86_400,
-    )
-    with start_simulator(config, center=None) as running:
+    with start_simulator(center_config(), center=None) as running:
         yield running
 
 
@@ -251,6 +256,24 @@ def test_details_query_401_on_page_28_refreshes_token_and_retries_page(
     assert count_since(before, after, QUERY_KEY, 401) == 1
     assert count_since(before, after, QUERY_KEY, 200) == pages + 1
     assert client.stats.token_refreshes == 2
+
+
+def test_details_query_total_hits_above_paging_cap_split_until_each_half_fits() -> None:
+    """A 45-minute window of ~300 conversations against a cap of 200 results per query: the
+    client splits it instead of paging into the 400, and every conversation arrives."""
+    start, end = NOW - timedelta(minutes=45), NOW
+    with start_simulator(center_config(query_max_results=200), center=None) as capped:
+        expected = expected_ids(capped, start, end)
+        assert len(expected) > 200, "the window must hold more than the cap"
+        client, _ = make_client(capped, page_size=10, max_results=200)
+        before = server_counts(capped)
+
+        ids = [record["conversationId"] for record in client.query_conversation_details(start, end)]
+
+        after = server_counts(capped)
+    assert set(ids) == expected
+    assert count_since(before, after, QUERY_KEY, 400) == 0
+    assert client.stats.splits >= 1
 
 
 def test_details_query_interval_sent_in_genesys_format(sim: RunningSimulator) -> None:
