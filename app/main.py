@@ -91,6 +91,7 @@ def run(config_path: Path | None) -> int:
     spark = build_session("genesys-etl", config.spark_master, config.shuffle_partitions)
     capture = start_capture(spark, config, os.environ.get("GENESYS_CLIENT_SECRET_FILE"))
     curate = start_curate(spark, config)
+    log.info("queries started: capture %s, curate %s", capture.id, curate.id)
     try:
         return run_until_done(config, capture, curate)
     except Exception:

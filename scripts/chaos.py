@@ -182,10 +182,15 @@ class EtlProcess:
             )
         self.pgid = self.process.pid
         self.started = time.monotonic()
+        self._queries_started = False
 
-    def uptime(self) -> float:
-        """Seconds since this start."""
-        return time.monotonic() - self.started
+    def queries_started(self) -> bool:
+        """Whether this start has logged that both queries run."""
+        if not self._queries_started:
+            with contextlib.suppress(OSError):
+                text = self.log_path.read_text(errors="replace")
+                self._queries_started = QUERIES_STARTED in text
+        return self._queries_started
 
     def poll(self) -> int | None:
         """The exit code of the driver, or None while it runs."""
@@ -387,9 +392,9 @@ def _after_random_delay(_probe: Probe, rng: random.Random) -> Callable[[], bool]
     return lambda: time.monotonic() >= deadline
 
 
-# Strategies that read "a batch is in flight" from the checkpoint wait this long after a start
-# (JVM, Spark session and both queries take 10-15 s here), so they hit a running batch.
-STARTUP_GRACE_S = 25.0
+# Strategies that read "a batch is in flight" from the checkpoint wait for this line of the
+# ETL's log (app/main.py), so they hit a running batch rather than the start-up.
+QUERIES_STARTED = "queries started: capture"
 FROM_CHECKPOINT = ("curating", "capturing")
 
 STRATEGIES: dict[str, Strategy] = {
@@ -474,8 +479,9 @@ class Supervisor:
 
     def _past_startup(self) -> bool:
         # A batch left in flight by the previous kill shows in the checkpoint at once, before
-        # the new JVM even runs: such a kill would hit the start-up, not the batch.
-        return self.current is not None and self.current.uptime() >= STARTUP_GRACE_S
+        # the new JVM even runs: such a kill would hit the start-up, not the batch. The ETL
+        # logs when both queries run; on a loaded machine that takes from 10 s to a minute.
+        return self.current is not None and self.current.queries_started()
 
     def finish(self, timeout_s: float) -> bool:
         """Let the run end with exit 0, restarting after failures; False at the deadline."""
@@ -666,7 +672,7 @@ def main() -> int:
     outage_seconds = float(os.environ.get("CHAOS_OUTAGE_SECONDS", "60"))
     rng = random.Random(seed)
     start = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
-    minutes = int(os.environ.get("CHAOS_MINUTES", "120"))
+    minutes = int(os.environ.get("CHAOS_MINUTES", "60"))
     scenario = Scenario(start=start, end=start + timedelta(minutes=minutes))
     run_dir = RUN_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
