@@ -6,7 +6,7 @@ VENV := .venv
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test demo chaos lint clean
+.PHONY: help setup test demo chaos bench lint clean
 
 help: ## Show this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ demo: setup ## Run the end-to-end demo (simulator -> raw -> Spark -> star schema
 chaos: setup ## Crash the ETL repeatedly (kills, DB restart, API outage); print one JSON line
 	GENESYS_ETL_JARS="$${GENESYS_ETL_JARS:-$${GENESYS_ETL_CACHE:-$$HOME/.cache/genesys-etl}/jars}" \
 		$(VENV)/bin/python -m scripts.chaos
+
+bench: setup ## Benchmarks (BENCH_SCALE=full|small); write bench/results.json, docs/benchmarks.md
+	GENESYS_ETL_JARS="$${GENESYS_ETL_JARS:-$${GENESYS_ETL_CACHE:-$$HOME/.cache/genesys-etl}/jars}" \
+		$(VENV)/bin/python -m bench
 
 lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
