@@ -251,6 +251,30 @@ def _curate(
     rejected.extend(quality.rejected)
     if rejected:
         quality.quarantined = _quarantine(target, rejected, curated_at, persisted)
+    if any(counts.get(spec.endpoint) for spec in DIMENSIONS):
+        _correct_late_members(target, curated_at)
+
+
+def _correct_late_members(target: DwhTarget, curated_at: datetime) -> None:
+    """Facts curated before their agent, queue, skill... was listed point to the unknown
+    member; once a batch brings the member, they point to it (their raw id was kept)."""
+    store = DwhStore(target.uri, target.database)
+    try:
+        for fact, references in (
+            ("fact_call", CALL_REFERENCES),
+            ("fact_call_skill", SKILL_REFERENCES),
+        ):
+            corrected = store.correct_unknown_references(
+                fact,
+                {column: (_key_name(column), dim) for column, dim in references.items()},
+                curated_at,
+            )
+            if corrected:
+                log.info(
+                    "curate: %s pointed to unknown members, now corrected: %s", fact, corrected
+                )
+    finally:
+        store.close()
 
 
 def _quarantine(

@@ -117,6 +117,40 @@ class DwhStore:
         """The `_id`s of a dimension, for resolving fact references to known members."""
         return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]
 
+    def correct_unknown_references(
+        self, fact: str, references: dict[str, tuple[str, str]], corrected_at: datetime
+    ) -> dict[str, int]:
+        """Point facts at members that arrived after them: returns facts corrected per key.
+
+        `references` maps a fact's id column to (its key column, its dimension). A fact whose
+        key is `unknown` although its id column holds an id now known to the dimension gets the
+        id as key. Only the ids such facts hold are looked up, so a batch without late members
+        costs one small query per reference.
+        """
+        corrected: dict[str, int] = {}
+        try:
+            for column, (key, dimension) in references.items():
+                waiting = self.db[fact].distinct(column, {key: UNKNOWN_KEY, column: {"$ne": None}})
+                arrived = [
+                    doc["_id"]
+                    for doc in self.db[dimension].find({"_id": {"$in": waiting}}, {"_id": 1})
+                ]
+                fixed = 0
+                for member in arrived:
+                    fixed += (
+                        self.db[fact]
+                        .update_many(
+                            {column: member, key: UNKNOWN_KEY},
+                            {"$set": {key: member, "etl_last_updated_at": corrected_at}},
+                        )
+                        .modified_count
+                    )
+                if fixed:
+                    corrected[key] = fixed
+        except PyMongoError as error:
+            raise SinkError(f"cannot correct unknown references of {fact}: {error}") from error
+        return corrected
+
     def mark_curated(
         self, land_seq: int, batch_key: str, counts: dict[str, int], curated_at: datetime
     ) -> None:
