@@ -33,6 +33,7 @@ log = logging.getLogger("bench.child")
 POLL_SECONDS = 0.5
 # Spark keeps the last 100 progress reports by default; a long run needs every batch.
 RECENT_PROGRESS_REPORTS = "2000"
+PROGRESS_WAIT_SECONDS = 30.0
 
 
 def batch_reports(query: StreamingQuery) -> list[dict[str, Any]]:
@@ -98,6 +99,10 @@ def run_replay(config: AppConfig) -> dict[str, Any]:
                 raise RuntimeError(f"curate query stopped: {curate.exception()}")
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - began
+        # The DWH says "curated" before Spark posts the batch's progress report: wait for it.
+        deadline = time.monotonic() + PROGRESS_WAIT_SECONDS
+        while not batch_reports(curate) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
     finally:
         curate.stop()
         raw.close()
