@@ -61,11 +61,18 @@ def run_scenarios(settings: BenchSettings, uri: str, mongo_pid: int | None) -> d
     """Every chosen scenario, in order; each adds its details under its own key."""
     details: dict[str, Any] = {}
     timings: dict[str, float] = {}
+    failed: list[str] = []
 
     def timed(name: str, action: Any) -> None:
         began = time.monotonic()
         log.info("scenario %s: starting", name)
-        details[name] = action()
+        try:
+            details[name] = action()
+        except Exception as error:
+            # One failed scenario must not throw away the minutes the others measured.
+            log.exception("scenario %s failed; the others go on", name)
+            details[name] = {"error": f"{type(error).__name__}: {error}"}
+            failed.append(name)
         timings[name] = round(time.monotonic() - began, 1)
         log.info("scenario %s: done in %.0fs", name, timings[name])
 
@@ -85,11 +92,13 @@ def run_scenarios(settings: BenchSettings, uri: str, mongo_pid: int | None) -> d
         )
         timed("replay", lambda: run_replay(replay_plan, uri, RUN_DIR / "replay", mongo_pid))
     details["scenario_seconds"] = timings
+    details["failed_scenarios"] = failed
     return details
 
 
 def main() -> int:
-    """Run the bench; exit 0 when every chosen scenario ran (targets may still be missed)."""
+    """Run the bench; exit 0 when every chosen scenario ran (targets may still be missed), 1
+    when one failed (its error is in results.json, the others' figures too)."""
     configure_logging()
     settings = load_settings()
     began, started_at = time.monotonic(), datetime.now(UTC)
@@ -120,6 +129,9 @@ def main() -> int:
     RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     update_doc(results)
     log.info("bench: wrote %s: %s", RESULTS, json.dumps(figures))
+    if results["failed_scenarios"]:
+        log.error("bench: scenarios failed: %s", ", ".join(results["failed_scenarios"]))
+        return 1
     return 0
 
 

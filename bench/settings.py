@@ -22,11 +22,11 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "FRESH_SEATS": (50, 50),
     "FRESH_CONVERSATIONS_PER_HOUR": (1800.0, 1800.0),
     # With the demo trigger (10 s) on a real-time clock: windows to capture.
-    "DEMO_WINDOWS": (12, 6),
+    "DEMO_WINDOWS": (16, 6),
     # With the default 2-minute trigger: the clock runs SPEED times faster, the trigger is
     # 120 / SPEED real seconds, which must stay above capture + curate of one window.
     "SPEED": (2.0, 4.0),
-    "DEFAULT_WINDOWS": (5, 3),
+    "DEFAULT_WINDOWS": (4, 3),
     # Replay: conversations landed (two versions each) and re-curated; naive baseline sample.
     "REPLAY_CONVERSATIONS": (1000, 300),
     "NAIVE_CONVERSATIONS": (300, 100),
