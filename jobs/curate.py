@@ -219,8 +219,7 @@ def _curate(
     if counts.get("conversations"):
 
         def keep(frame: DataFrame) -> DataFrame:
-            persisted.append(frame.persist())
-            return frame
+            return _materialized(frame, persisted)
 
         conversations = versions.filter(F.col("endpoint") == "conversations")
         calls = build_conversation_facts(conversations, reuse=keep)
@@ -275,6 +274,19 @@ def _correct_late_members(target: DwhTarget, curated_at: datetime) -> None:
                 )
     finally:
         store.close()
+
+
+def _materialized(frame: DataFrame, persisted: list[DataFrame]) -> DataFrame:
+    """`frame` computed once and cut from its plan (a local checkpoint), for frames read again.
+
+    Persisting alone keeps the logical plan: the parsing and cleaning expressions are nested
+    into every later frame, and the plans of the quarantine union grew past a 3 GiB driver
+    heap. A local checkpoint lives in the executors' block stores like a persisted frame; a
+    lost executor fails the batch, and the restarted batch computes it again.
+    """
+    checkpointed = frame.localCheckpoint(eager=True)
+    persisted.append(checkpointed)
+    return checkpointed
 
 
 def _quarantine(
@@ -361,8 +373,7 @@ def _checked(
     Raises:
         DataQualityError: a `stop` rule failed; nothing of this frame has been written.
     """
-    flagged = flag_rules(frame, rules).persist()
-    persisted.append(flagged)
+    flagged = _materialized(flag_rules(frame, rules), persisted)
     found = results(summarize(flagged, rules).first().asDict(), rules, collection)
     quality.results.extend(found)
     for result in found:
