@@ -68,6 +68,10 @@ class CaptureSettings:
     max_batch_seconds: int
     dimension_refresh_seconds: int
     checkpoint_dir: str
+    # Conversations seen open are fetched by id until final and this long past their end.
+    settle_seconds: int = 600
+    # Watchlist fetches per batch at most; 0 turns the watchlist off.
+    watchlist_max_per_batch: int = 2000
 
     @property
     def overlap_seconds(self) -> int:
@@ -299,6 +303,15 @@ def _capture(reader: _Reader, state_dir: str) -> CaptureSettings:
             "capture", "dimension_refresh_seconds", "CAPTURE_DIMENSION_REFRESH_SECONDS", 1800
         ),
         checkpoint_dir=os.path.join(state_dir, "capture"),
+        settle_seconds=reader.number("capture", "settle_seconds", "CAPTURE_SETTLE_SECONDS", 600),
+        watchlist_max_per_batch=reader.number(
+            "capture",
+            "watchlist_max_per_batch",
+            "CAPTURE_WATCHLIST_MAX_PER_BATCH",
+            2000,
+            minimum=0,
+            rule="0 (off) or more",
+        ),
     )
     if settings.lookback_seconds < settings.trigger_seconds:
         reader.problems.append(

@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -27,6 +28,7 @@ from connectors.mongo.dwh_store import DwhStore
 from connectors.mongo.raw_store import RawStore
 from jobs.capture import RawTarget, land_raw_batch
 from jobs.curate import DwhTarget, curate_raw_batch
+from jobs.watchlist import WatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +66,20 @@ def start_capture(
     if secret_file:
         options["client_secret_file"] = secret_file
     target = RawTarget(config.mongo.raw_uri.reveal(), config.mongo.raw_database)
+    watch = None
+    if config.capture.watchlist_max_per_batch:
+        watch = WatchSettings(
+            config.genesys,
+            settle=timedelta(seconds=config.capture.settle_seconds),
+            max_per_batch=config.capture.watchlist_max_per_batch,
+        )
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", "capture")
     query = (
         spark.readStream.format("genesys")
         .options(**options)
         .load()
         .writeStream.queryName("capture")
-        .foreachBatch(partial(land_raw_batch, target))
+        .foreachBatch(partial(land_raw_batch, target, watch))
         .option("checkpointLocation", config.capture.checkpoint_dir)
         .trigger(processingTime=f"{config.capture.trigger_seconds} seconds")
         .start()

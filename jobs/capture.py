@@ -15,6 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame, Row
 
 from connectors.mongo.raw_store import CONTROL_ENDPOINT, RawStore
+from jobs.watchlist import WatchSettings, follow_open_conversations
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,11 @@ def _land_partition(
         yield ("window", window)
 
 
-def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> str | None:
-    """Driver, `foreachBatch` of the capture query: land, then write the completion marker.
+def land_raw_batch(
+    target: RawTarget, watch: WatchSettings | None, batch: DataFrame, batch_id: int
+) -> str | None:
+    """Driver, `foreachBatch` of the capture query: land, follow the watchlist (when `watch`
+    is given), then write the completion marker.
 
     Returns the raw batch key, or None for a batch without planned work.
     """
@@ -83,21 +87,23 @@ def land_raw_batch(target: RawTarget, batch: DataFrame, batch_id: int) -> str | 
     batch_key, window_start, window_end = windows.pop()
     store = RawStore(target.uri, target.database)
     try:
-        store.mark_complete(
-            batch_key,
-            land_seq,
-            dict(counts),
-            {"window_start": window_start, "window_end": window_end, "partitions": controls},
-        )
+        window = {"window_start": window_start, "window_end": window_end}
+        details: dict[str, Any] = {**window, "partitions": controls}
+        if watch is not None:
+            # Fetched records land under this batch's key and window, like the window's own.
+            raw_fields = {"batch_key": batch_key, **window}
+            details["watchlist"] = follow_open_conversations(store, watch, land_seq, raw_fields)
+        store.mark_complete(batch_key, land_seq, dict(counts), details)
     finally:
         store.close()
     log.info(
-        "capture batch %d landed raw batch %s (%s/%s): %s in %.1fs",
+        "capture batch %d landed raw batch %s (%s/%s): %s, watchlist %s in %.1fs",
         batch_id,
         batch_key,
         window_start,
         window_end,
         dict(counts),
+        details.get("watchlist", "off"),
         time.monotonic() - began,
     )
     return batch_key

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MARKERS = "ingest_batches"
 CAPTURE_WINDOWS = "capture_windows"
+# Conversations seen open, fetched again by id until final (jobs/watchlist.py).
+WATCHLIST = "watchlist"
 CONTROL_ENDPOINT = "_control"
 # Payloads above this many bytes of JSON are stored gzip-compressed: MongoDB refuses documents
 # above 16 MiB, and a conversation with thousands of segments or long notes can come close.
@@ -351,6 +353,75 @@ class RawStore:
         """Ids of entities with a version written or seen again by landings (after, upto]."""
         query = {"landed_seq": {"$gt": after_seq, "$lte": upto_seq}}
         return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
+
+    def newest_landed_conversations(self, land_seq: int) -> dict[str, dict[str, Any]]:
+        """The newest record of each conversation landing `land_seq` wrote or saw."""
+        newest: dict[str, tuple[Any, dict[str, Any]]] = {}
+        for doc in self.db["conversations"].find({"landed_seq": land_seq}):
+            conversation_id = doc.get("entity_id") or ""
+            if not conversation_id:
+                continue
+            seen = doc.get("last_seen_at")
+            if conversation_id not in newest or seen > newest[conversation_id][0]:
+                newest[conversation_id] = (seen, doc)
+        records = {}
+        for conversation_id, (_, doc) in newest.items():
+            try:
+                record = json.loads(self.payload_json(doc) or "null")
+            except ValueError:
+                continue  # curate quarantines it; watching it would not help
+            if isinstance(record, dict):
+                records[conversation_id] = record
+        return records
+
+    def watch(self, open_ids: dict[str, str], now: datetime) -> None:
+        """List (or keep listing) conversations with why they are still open."""
+        updates = [
+            UpdateOne(
+                {"_id": conversation_id},
+                {
+                    "$set": {"open_reason": reason, "last_checked_at": now, "misses": 0},
+                    "$setOnInsert": {"listed_at": now},
+                },
+                upsert=True,
+            )
+            for conversation_id, reason in open_ids.items()
+        ]
+        for first in range(0, len(updates), WRITE_BATCH_SIZE):
+            self.db[WATCHLIST].bulk_write(updates[first : first + WRITE_BATCH_SIZE], ordered=False)
+
+    def unwatch(self, final_ids: list[str]) -> None:
+        """Take final conversations off the watchlist."""
+        if final_ids:
+            self.db[WATCHLIST].delete_many({"_id": {"$in": final_ids}})
+
+    def watched_ids(self, limit: int) -> list[str]:
+        """Listed conversations to fetch, those checked longest ago first."""
+        query = {"given_up_at": {"$exists": False}}
+        found = self.db[WATCHLIST].find(query, {"_id": 1}).sort("last_checked_at", ASCENDING)
+        return [str(doc["_id"]) for doc in found.limit(limit)]
+
+    def watched_count(self) -> int:
+        """How many conversations are listed and still followed."""
+        return self.db[WATCHLIST].count_documents({"given_up_at": {"$exists": False}})
+
+    def watch_missed(self, missing_ids: list[str], max_misses: int, now: datetime) -> list[str]:
+        """Count a miss for conversations the API did not return; give up after `max_misses`.
+
+        Returns the ids given up now; they stay listed with `given_up_at`.
+        """
+        if not missing_ids:
+            return []
+        self.db[WATCHLIST].update_many(
+            {"_id": {"$in": missing_ids}}, {"$inc": {"misses": 1}, "$set": {"last_checked_at": now}}
+        )
+        query = {"_id": {"$in": missing_ids}, "misses": {"$gte": max_misses}}
+        given_up = [str(doc["_id"]) for doc in self.db[WATCHLIST].find(query, {"_id": 1})]
+        if given_up:
+            self.db[WATCHLIST].update_many(
+                {"_id": {"$in": given_up}}, {"$set": {"given_up_at": now}}
+            )
+        return given_up
 
     def payload_json(self, doc: dict[str, Any]) -> str | None:
         """The payload of a stored raw version as JSON text, however it was stored."""
