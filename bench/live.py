@@ -314,30 +314,41 @@ def _window_summary(windows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _api(plan: LivePlan, windows: list[dict[str, Any]], client: dict[str, Any]) -> dict[str, Any]:
-    """Requests against the minimum (pages of 100), per window, per 1,000 and per budget."""
-    steady = _steady(windows)
-    if not steady:
+    """Requests against the minimum (pages of 100), per window, per 1,000 and per budget.
+
+    The simulator counts every request of the client: pages, tokens, the clock probe of each
+    trigger, the watchlist's fetches by id (made on the driver, outside `capture_windows`) and
+    the listings. The listings of the first batch are replaced by their share of one refresh
+    every 30 minutes, so that a short run shows the steady state.
+    """
+    if len(windows) < 2 or not client.get("requests"):
         return {}
-    # Each trigger also asks the API for its clock (one small listing) before planning.
-    per_window = [w["conversation_requests"] + w["listing_requests"] + 1 for w in steady]
-    minimum = sum(w["min_requests"] for w in steady)
-    records = sum(w["conversations"] for w in steady)
-    # Listings come back every 30 minutes of API time: their first-batch cost, spread out.
-    refresh_windows = 1800 / plan.step_s
-    listings = windows[0]["listing_requests"] / refresh_windows
-    mean = sum(per_window) / len(per_window) + listings
-    per_minute = mean / (plan.step_s / 60)
+    first_listings = windows[0]["listing_requests"]
+    listings = first_listings / (1800 / plan.step_s)
+    per_window = (client["requests"] - first_listings) / len(windows) + listings
+    minimum = sum(w["min_requests"] for w in windows) / len(windows)
+    records = sum(w["conversations"] for w in windows) / len(windows)
+    in_partitions = sum(w["conversation_requests"] + w["listing_requests"] for w in windows)
+    per_minute = per_window / (plan.step_s / 60)
     return {
-        "requests_per_window": round(mean, 2),
-        "min_requests_per_window": round(minimum / len(steady), 2),
-        "requests_vs_min": ratio(mean * len(steady), minimum),
-        "requests_per_1000_conversations": ratio(mean * len(steady) * 1000, records),
+        "requests_per_window": round(per_window, 2),
+        "min_requests_per_window": round(minimum, 2),
+        "requests_vs_min": ratio(per_window, minimum),
+        "requests_per_1000_conversations": ratio(per_window * 1000, records),
         "min_per_1000_conversations": ratio(minimum * 1000, records),
-        "listing_requests_first_batch": windows[0]["listing_requests"],
+        "pages_per_window": round(sum(w["pages"] for w in windows) / len(windows), 2),
+        "token_requests_per_window": round(
+            sum(w["token_requests"] for w in windows[1:]) / max(len(windows) - 1, 1), 2
+        ),
+        # Clock probes and watchlist fetches: everything the capture partitions do not count.
+        "requests_outside_partitions_per_window": round(
+            (client["requests"] - in_partitions) / len(windows), 2
+        ),
+        "listing_requests_first_batch": first_listings,
         "listing_requests_amortized_per_window": round(listings, 2),
         "requests_per_minute_at_real_time": round(per_minute, 2),
         "budget_share": round(per_minute / BUDGET_PER_MINUTE, 4),
-        "client_requests_total": client.get("requests"),
+        "client_requests_total": client["requests"],
         "client_statuses": client.get("statuses"),
     }
 
