@@ -181,7 +181,6 @@ class EtlProcess:
                 start_new_session=True,
             )
         self.pgid = self.process.pid
-        self.started = time.monotonic()
         self._queries_started = False
 
     def queries_started(self) -> bool:

@@ -8,6 +8,7 @@ after the start, the first planned offset must be `start + max_batch` (fresh) or
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from connectors.genesys.source import GenesysStreamReader
 from simulator.server import RunningSimulator, SimulatorConfig, start_simulator
 
 CLIENT_ID = "first-batch-client"
-CLIENT_SECRET = "first-batch-secret-value"
+CLIENT_SECRET = secrets.token_urlsafe(16)  # made per run: no secret literal
 SERVER_NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 

@@ -8,6 +8,7 @@ follow-up fetches them by id, lands the final records and empties the list.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from tests.integration.conftest import DbNames
 pytestmark = pytest.mark.integration
 
 CLIENT_ID = "watchlist-client"
-CLIENT_SECRET = "watchlist-secret-value"
+CLIENT_SECRET = secrets.token_urlsafe(16)  # made per run: no secret literal
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
 

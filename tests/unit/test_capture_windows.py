@@ -170,8 +170,9 @@ def test_checkpointed_offset_newest_batch_file_wins(tmp_path: Path) -> None:
 
 
 def test_checkpointed_offset_file_cut_short_falls_back_to_previous(tmp_path: Path) -> None:
-    write_offset_file(tmp_path, 4, f'v1\n{OFFSET_METADATA}\n{{"until": "2026-12-04T08:05:00.000Z"}}')
-    write_offset_file(tmp_path, 5, "v1\n{\"batchWat")
+    offset = '{"until": "2026-12-04T08:05:00.000Z"}'
+    write_offset_file(tmp_path, 4, f"v1\n{OFFSET_METADATA}\n{offset}")
+    write_offset_file(tmp_path, 5, 'v1\n{"batchWat')
 
     assert checkpointed_offset(tmp_path) == CaptureOffset(at(8, 5))
 
