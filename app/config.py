@@ -55,6 +55,9 @@ class GenesysSettings:
     timeout_seconds: float = 30.0
     max_retries: int = 6
     max_retry_after_seconds: float = 180.0
+    # The application's own budget, below Genesys's 300 per minute per client: retries and
+    # other integrations on the same client need the rest (connectors/genesys/budget.py).
+    requests_per_minute: int = 240
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,13 @@ class CaptureSettings:
     settle_seconds: int = 600
     # Watchlist fetches per batch at most; 0 turns the watchlist off.
     watchlist_max_per_batch: int = 2000
+    # How often a batch also sweeps the trailing horizon (0: never), and how far back: late
+    # changes after the settle time, re-opened e-mails, calls first indexed after midnight.
+    sweep_seconds: int = 1800
+    sweep_horizon_seconds: int = 6 * 3600
+    # Each sweep also asks, for this many UTC days before the horizon, for the conversations
+    # that started that day and were open at its end or re-opened since (windows.py).
+    sweep_days: int = 7
 
     @property
     def overlap_seconds(self) -> int:
@@ -285,6 +295,9 @@ def _genesys(reader: _Reader) -> GenesysSettings:
         page_size=reader.number("genesys", "page_size", "GENESYS_PAGE_SIZE", 100),
         max_results=reader.number("genesys", "max_results", "GENESYS_MAX_RESULTS", 10_000),
         max_retries=reader.number("genesys", "max_retries", "GENESYS_MAX_RETRIES", 6),
+        requests_per_minute=reader.number(
+            "genesys", "requests_per_minute", "GENESYS_REQUESTS_PER_MINUTE", 240
+        ),
     )
 
 
@@ -311,6 +324,15 @@ def _capture(reader: _Reader, state_dir: str) -> CaptureSettings:
             2000,
             minimum=0,
             rule="0 (off) or more",
+        ),
+        sweep_seconds=reader.number(
+            "capture", "sweep_seconds", "CAPTURE_SWEEP_SECONDS", 1800, 0, "0 (off) or more"
+        ),
+        sweep_horizon_seconds=reader.number(
+            "capture", "sweep_horizon_seconds", "CAPTURE_SWEEP_HORIZON_SECONDS", 6 * 3600
+        ),
+        sweep_days=reader.number(
+            "capture", "sweep_days", "CAPTURE_SWEEP_DAYS", 7, 0, "0 (off) or more"
         ),
     )
     if settings.lookback_seconds < settings.trigger_seconds:
@@ -348,6 +370,15 @@ def _privacy(reader: _Reader) -> PrivacySettings:
             f"least {MIN_HASH_KEY_LENGTH} characters, got {len(key.reveal())}"
         )
     return PrivacySettings("hash", keep_notes, key)
+
+
+def raw_uri_from_environment(env: Mapping[str, str] | None = None) -> Secret | None:
+    """The raw layer's MongoDB URI from the environment (MONGO_RAW_URI, MONGO_URI or a _FILE),
+    None when none is set. For the capture source, which must not take a URI as an option
+    (options show in query plans)."""
+    reader = _Reader({}, os.environ if env is None else env)
+    uri = reader.secret("MONGO_RAW_URI", "the raw-layer MongoDB URI", "MONGO_URI")
+    return None if reader.problems else uri
 
 
 def load_config(

@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from app.config import AppConfig
+from connectors.genesys.budget import BudgetTarget
 from connectors.genesys.windows import format_instant
 from connectors.mongo.dwh_store import DwhStore
 from connectors.mongo.raw_store import RawStore
@@ -49,6 +50,12 @@ def capture_options(config: AppConfig) -> dict[str, str]:
         "lookback_seconds": str(capture.lookback_seconds),
         "max_batch_seconds": str(capture.max_batch_seconds),
         "dimension_refresh_seconds": str(capture.dimension_refresh_seconds),
+        "sweep_seconds": str(capture.sweep_seconds),
+        "sweep_horizon_seconds": str(capture.sweep_horizon_seconds),
+        "sweep_days": str(capture.sweep_days),
+        "requests_per_minute": str(genesys.requests_per_minute),
+        # The shared request budget lives beside the raw layer; its URI comes from the env.
+        "budget_database": config.mongo.raw_database,
         "checkpoint_location": capture.checkpoint_dir,
     }
     if capture.start:
@@ -72,6 +79,11 @@ def start_capture(
             config.genesys,
             settle=timedelta(seconds=config.capture.settle_seconds),
             max_per_batch=config.capture.watchlist_max_per_batch,
+            budget=BudgetTarget(
+                config.mongo.raw_uri,
+                config.mongo.raw_database,
+                config.genesys.requests_per_minute,
+            ),
         )
     spark.sparkContext.setLocalProperty("spark.scheduler.pool", "capture")
     query = (

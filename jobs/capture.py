@@ -1,19 +1,27 @@
 """The capture job's micro-batch: land the polled payloads in the raw layer, then mark the
 batch complete. Re-running a batch changes nothing: identical payloads collapse on their `_id`.
+
+Each batch also leaves one document in `capture_control` (raw database), the ETL control table
+of the capture: the interval, per pass (window, sweep, listing) the partitions, records,
+requests, pages, retries, 429s and budget waits, the watchlist's counts, the watermark (the
+window end: everything before it has been queried) and the lag behind the API server's clock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame, Row
 
+from app.config import parse_instant
 from connectors.mongo.raw_store import CONTROL_ENDPOINT, RawStore
 from jobs.watchlist import WatchSettings, follow_open_conversations
 
@@ -34,13 +42,13 @@ def _land_partition(
     """Executor: upsert one partition's payloads; report counts and the windows it saw."""
     store = RawStore(target.uri, target.database)
     windows: set[tuple[str, str, str]] = set()
-    controls = 0
+    controls: list[tuple[dict[str, Any], str]] = []
 
     def as_dicts() -> Iterator[dict[str, Any]]:
-        nonlocal controls
         for row in rows:
             windows.add((row["batch_key"], row["window_start"], row["window_end"]))
-            controls += row["endpoint"] == CONTROL_ENDPOINT
+            if row["endpoint"] == CONTROL_ENDPOINT:
+                controls.append((json.loads(row["payload"]), row["fetched_at"]))
             yield row.asDict()
 
     try:
@@ -48,7 +56,8 @@ def _land_partition(
     finally:
         store.close()
     yield ("counts", dict(counts))
-    yield ("controls", controls)
+    for control in controls:
+        yield ("control", control)
     for window in windows:
         yield ("window", window)
 
@@ -70,12 +79,12 @@ def land_raw_batch(
     reports = batch.rdd.mapPartitions(partial(_land_partition, target, land_seq)).collect()
     counts: Counter[str] = Counter()
     windows = set()
-    controls = 0
+    controls: list[tuple[dict[str, Any], str]] = []
     for kind, value in reports:
         if kind == "counts":
             counts.update(value)
-        elif kind == "controls":
-            controls += value
+        elif kind == "control":
+            controls.append(value)
         else:
             windows.add(value)
     if not windows:
@@ -88,11 +97,22 @@ def land_raw_batch(
     store = RawStore(target.uri, target.database)
     try:
         window = {"window_start": window_start, "window_end": window_end}
-        details: dict[str, Any] = {**window, "partitions": controls}
+        details: dict[str, Any] = {**window, "partitions": len(controls)}
         if watch is not None:
             # Fetched records land under this batch's key and window, like the window's own.
             raw_fields = {"batch_key": batch_key, **window}
             details["watchlist"] = follow_open_conversations(store, watch, land_seq, raw_fields)
+        summary = capture_summary(batch_key, window_start, window_end, controls)
+        summary.update(
+            batch_id=batch_id,
+            land_seq=land_seq,
+            landed=dict(counts),
+            watchlist=details.get("watchlist", {}),
+            duration_seconds=round(time.monotonic() - began, 3),
+            recorded_at=datetime.now(UTC),
+        )
+        # Before the marker: a batch the curate query can see always has its control record.
+        store.record_capture_control(summary)
         store.mark_complete(batch_key, land_seq, dict(counts), details)
     finally:
         store.close()
@@ -107,3 +127,52 @@ def land_raw_batch(
         time.monotonic() - began,
     )
     return batch_key
+
+
+# The counters each partition's control row carries (connectors/genesys/client.py RequestStats).
+PASS_COUNTERS = (
+    "records", "requests", "pages", "retries", "throttled", "server_errors",
+    "token_refreshes", "splits", "budget_waits",
+)  # fmt: skip
+
+
+def capture_summary(
+    batch_key: str, window_start: str, window_end: str, controls: list[tuple[dict[str, Any], str]]
+) -> dict[str, Any]:
+    """The capture control record of one batch from its partitions' control rows.
+
+    `controls` pairs each partition's counters with the server time its last answer carried.
+    The watermark is the window end; the lag is how far the API server's clock was past it at
+    the batch's last answer (large while the capture catches up after an outage).
+    """
+    passes: dict[str, dict[str, Any]] = {}
+    totals: Counter[str] = Counter()
+    server_times = []
+    for stats, fetched_at in controls:
+        default_pass = "window" if stats.get("endpoint") == "conversations" else "listing"
+        name = str(stats.get("capture_pass") or default_pass)
+        entry = passes.setdefault(name, {"partitions": 0, **dict.fromkeys(PASS_COUNTERS, 0)})
+        entry["partitions"] += 1
+        for counter in PASS_COUNTERS:
+            entry[counter] += int(stats.get(counter) or 0)
+            totals[counter] += int(stats.get(counter) or 0)
+        # The interval a pass covered: the sweep's reaches back hours before the window's.
+        start, end = stats.get("interval_start"), stats.get("interval_end")
+        if start and (entry.get("interval_start") is None or start < entry["interval_start"]):
+            entry["interval_start"] = start
+        if end and (entry.get("interval_end") is None or end > entry["interval_end"]):
+            entry["interval_end"] = end
+        server_times.append(parse_instant(fetched_at))
+    watermark = parse_instant(window_end)
+    server_time = max(server_times, default=None)
+    lag = None if server_time is None else (server_time - watermark).total_seconds()
+    return {
+        "_id": batch_key,
+        "interval_start": window_start,
+        "interval_end": window_end,
+        "watermark": watermark,
+        "server_time": server_time,
+        "lag_seconds": None if lag is None else max(0.0, round(lag, 3)),
+        "passes": passes,
+        **{counter: totals[counter] for counter in PASS_COUNTERS},
+    }

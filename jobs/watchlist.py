@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.config import GenesysSettings, parse_instant
+from connectors.genesys.budget import OPEN_CONVERSATIONS, BudgetTarget, RequestBudget
 from connectors.genesys.client import GenesysClient
 from connectors.genesys.windows import format_instant
 from connectors.mongo.raw_store import RawStore
@@ -44,6 +45,8 @@ class WatchSettings:
     settle: timedelta = timedelta(minutes=10)
     # Fetches per capture batch at most (100 ids a request), so the list never eats the budget.
     max_per_batch: int = 2_000
+    # The application's shared request budget; open conversations spend at the top priority.
+    budget: BudgetTarget | None = None
 
 
 def open_reason(record: dict[str, Any], server_now: datetime, settle: timedelta) -> str | None:
@@ -85,7 +88,23 @@ def follow_open_conversations(
 
     `window` holds the batch's `batch_key`, `window_start` and `window_end` (raw fields).
     """
-    client = GenesysClient(watch.genesys)
+    spend = None
+    if watch.budget is not None:
+        spend = RequestBudget(watch.budget, watch.genesys.client_id, OPEN_CONVERSATIONS)
+    client = GenesysClient(watch.genesys, budget=spend)
+    try:
+        return _follow(store, watch, land_seq, window, client)
+    finally:
+        client.close()
+
+
+def _follow(
+    store: RawStore,
+    watch: WatchSettings,
+    land_seq: int,
+    window: dict[str, str],
+    client: GenesysClient,
+) -> dict[str, int]:
     server_now = client.server_now()
     landed = store.newest_landed_conversations(land_seq)
     _update(store, landed, server_now, watch.settle)
@@ -126,6 +145,9 @@ def follow_open_conversations(
         "watch_due": len(due),
         "watch_fetched": len(fetched),
         "watch_requests": client.stats.requests,
+        "watch_retries": client.stats.retries,
+        "watch_throttled": client.stats.throttled,
+        "watch_budget_waits": client.stats.budget_waits,
         "watch_listed": store.watched_count(),
     }
     return counts

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -24,7 +25,7 @@ from simulator.errors import ApiError
 from simulator.faults import parse_rules
 from simulator.fixtures import load_fixtures
 from simulator.generator import ContactCenter, build_contact_center
-from simulator.indexing import IndexLag
+from simulator.indexing import IndexLag, Revision
 from simulator.late import LateChanges, plan_late_changes
 from simulator.orgchanges import plan_org_changes
 from simulator.profiles import realistic_settings
@@ -209,13 +210,18 @@ class RunningSimulator:
 
 
 def start_simulator(
-    config: SimulatorConfig, *, center: ContactCenter | None = None
+    config: SimulatorConfig,
+    *,
+    center: ContactCenter | None = None,
+    revisions: Mapping[str, tuple[Revision, ...]] | None = None,
 ) -> RunningSimulator:
     """Build the data, bind the socket and serve in a daemon thread.
 
     Args:
         config: The run configuration.
         center: Serve this data instead of generating it or loading ``config.fixtures_dir``.
+        revisions: Earlier states of some of ``center``'s conversations, by id, in place of the
+            planned late changes: a test's conversation that changes at an exact instant.
 
     Raises:
         ValueError: If the host is not loopback (and not allowed) or a setting is invalid.
@@ -240,7 +246,7 @@ def start_simulator(
             max_results=config.query_max_results,
             total_hits_jitter=config.total_hits_jitter,
         ),
-        store=_store(config, data),
+        store=_store(config, data, revisions),
         org_changes=plan_org_changes(
             {name: getattr(data, name) for name in ("users", "queues", "skills", "wrapup_codes")},
             config.org_changes,
@@ -271,8 +277,14 @@ def start_simulator(
     return running
 
 
-def _store(config: SimulatorConfig, data: ContactCenter) -> ConversationStore:
+def _store(
+    config: SimulatorConfig,
+    data: ContactCenter,
+    revisions: Mapping[str, tuple[Revision, ...]] | None,
+) -> ConversationStore:
     lag = IndexLag(config.latency_seconds, config.latency_jitter_seconds)
+    if revisions is not None:
+        return ConversationStore(data.conversations, revisions=revisions, lag=lag)
     settings = config.late_changes
     if not settings.enabled or config.fixtures_dir is not None:
         return ConversationStore(data.conversations, lag=lag)

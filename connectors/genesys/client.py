@@ -2,8 +2,9 @@
 
 It authenticates with OAuth client credentials, reuses the token until shortly before it expires,
 refreshes it once on a 401, backs off on 429 (honouring `Retry-After`) and on 5xx, and pages both
-the analytics details query (page numbers until a page has no `conversations` key) and the entity
-listings (page numbers until `pageCount`). No token or secret ever reaches a log or an error.
+the analytics details query (page numbers until a short page, or one without `conversations`)
+and the entity listings (page numbers until `pageCount`). No token or secret ever reaches a log
+or an error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import requests
 
 from app.config import GenesysSettings
 from app.errors import FatalApiError, RetriableApiError
+from connectors.genesys.budget import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class RequestStats:
     server_errors: int = 0
     # Details-query intervals split because they held more than the paging cap.
     splits: int = 0
+    # Times a request waited for the next minute of the shared budget (budget.py).
+    budget_waits: int = 0
     last_date: datetime | None = field(default=None)
 
     def as_dict(self) -> dict[str, int]:
@@ -62,6 +66,7 @@ class RequestStats:
             "token_refreshes": self.token_refreshes,
             "server_errors": self.server_errors,
             "splits": self.splits,
+            "budget_waits": self.budget_waits,
         }
 
 
@@ -82,7 +87,9 @@ class GenesysClient:
     """Talks to one Genesys Cloud org as one OAuth client.
 
     Created on the executor that uses it (it holds a `requests.Session`, which is not meant to
-    travel between processes); its settings are a picklable frozen dataclass.
+    travel between processes); its settings are a picklable frozen dataclass. With a `budget`,
+    every API request (retries included) first takes a slot of the application's shared
+    per-minute budget; the login host has its own limits and is not counted.
     """
 
     def __init__(
@@ -90,10 +97,12 @@ class GenesysClient:
         settings: GenesysSettings,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.settings = settings
         self.http = session or requests.Session()
         self.sleep = sleep
+        self.budget = budget
         self.stats = RequestStats()
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -160,6 +169,9 @@ class GenesysClient:
         refreshed = False
         attempt = 0
         while True:
+            if self.budget is not None:
+                self.budget.take()
+                self.stats.budget_waits = self.budget.waits
             try:
                 response = self.http.request(
                     method,
@@ -237,6 +249,12 @@ class GenesysClient:
             except (TypeError, ValueError):
                 log.debug("ignoring an unparseable Date header")
 
+    def close(self) -> None:
+        """Release the HTTP session and the budget's connection."""
+        self.http.close()
+        if self.budget is not None:
+            self.budget.close()
+
     # -- endpoints ---------------------------------------------------------------------------
 
     def server_now(self) -> datetime:
@@ -290,6 +308,11 @@ class GenesysClient:
         page, page_number = first, 1
         while page.get("conversations"):
             yield from page["conversations"]
+            # A short page is the last one: asking for the next would only fetch the empty page
+            # that ends the results (one request per query saved; records indexed meanwhile
+            # are caught by the next window's overlap, as they would be after that empty page).
+            if len(page["conversations"]) < self.settings.page_size:
+                return
             page_number += 1
             page = self._details_page(interval, page_number)
 

@@ -3,6 +3,10 @@
 Spark calls `initialOffset`, `latestOffset`, `partitions` and `commit` on the driver, and `read`
 on executors with the pickled reader. Offsets are UTC instants (see `windows.py`); the rows are
 API payloads as JSON text, one per entity, plus one control row per partition with its counts.
+
+A batch has up to three passes, each a set of partitions: the window (every batch), the sweep of
+the trailing horizon (every `sweep_seconds`) and the entity listings (every
+`dimension_refresh_seconds`). Each pass spends the shared request budget at its own priority.
 """
 
 from __future__ import annotations
@@ -20,17 +24,23 @@ from typing import Any
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import StringType, StructField, StructType
 
-from app.config import GenesysSettings, Secret, parse_instant
+from app.config import GenesysSettings, Secret, parse_instant, raw_uri_from_environment
 from app.errors import ConfigError
+from connectors.genesys import budget
+from connectors.genesys.budget import BudgetTarget, RequestBudget
 from connectors.genesys.client import GenesysClient
 from connectors.genesys.windows import (
     CaptureOffset,
     CaptureWindow,
     checkpointed_offset,
+    day_end_intervals,
     dimensions_due,
     format_instant,
     local_checkpoint,
     next_offset_until,
+    split_interval,
+    sweep_due,
+    sweep_interval,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,18 @@ CONVERSATIONS = "conversations"
 CONTROL = "_control"
 # A window longer than this is queried as several partitions, which run in parallel.
 PARTITION_SPAN = timedelta(minutes=15)
+# Sweep partitions are longer: a sweep re-reads hours that are mostly final, and fewer, fuller
+# queries cost fewer requests (a long one is still split under the paging cap).
+SWEEP_PARTITION_SPAN = timedelta(hours=2)
+# The passes of a batch and the budget priority each spends at.
+WINDOW_PASS = "window"
+SWEEP_PASS = "sweep"
+LISTING_PASS = "listing"
+PASS_PRIORITIES = {
+    WINDOW_PASS: budget.WINDOW,
+    SWEEP_PASS: budget.SWEEP,
+    LISTING_PASS: budget.DIMENSIONS,
+}
 
 CAPTURE_SCHEMA = StructType(
     [
@@ -58,6 +80,8 @@ CAPTURE_SCHEMA = StructType(
         StructField("window_start", StringType(), False),
         StructField("window_end", StringType(), False),
         StructField("fetched_at", StringType(), False),
+        # window, sweep or listing: the sweep lands only versions the raw layer lacks.
+        StructField("capture_pass", StringType(), True),
     ]
 )
 
@@ -72,6 +96,7 @@ class CapturePartition(InputPartition):
     batch_key: str
     window_start: str
     window_end: str
+    capture_pass: str = WINDOW_PASS
 
 
 def _option(options: dict[str, str], name: str, default: str = "") -> str:
@@ -115,7 +140,32 @@ def genesys_settings_from_options(options: dict[str, str]) -> GenesysSettings:
         page_size=int(_option(options, "page_size", "100")),
         max_results=int(_option(options, "max_results", "10000")),
         max_retries=int(_option(options, "max_retries", "6")),
+        requests_per_minute=int(_option(options, "requests_per_minute", "240")),
     )
+
+
+def budget_target_from_options(
+    options: dict[str, str], settings: GenesysSettings
+) -> BudgetTarget | None:
+    """The shared request budget, when the option `budget_database` names its database.
+
+    Read on the driver; the URI comes from the environment the application was started with
+    (never an option, which would show in query plans) and travels to the executors pickled,
+    like the client secret. Embedded runs that configure the application from a dict rather
+    than the environment get a warning and no shared budget (429s are still honoured).
+    """
+    database = _option(options, "budget_database")
+    if not database:
+        return None
+    uri = raw_uri_from_environment()
+    if uri is None:
+        log.warning(
+            "no MONGO_RAW_URI or MONGO_URI (or _FILE) in the environment: the capture's API "
+            "requests are not counted against the shared budget of %s per minute",
+            settings.requests_per_minute,
+        )
+        return None
+    return BudgetTarget(uri, database, settings.requests_per_minute)
 
 
 class GenesysStreamReader(DataSourceStreamReader):
@@ -132,6 +182,12 @@ class GenesysStreamReader(DataSourceStreamReader):
         self.dimension_refresh = timedelta(
             seconds=int(_option(options, "dimension_refresh_seconds", "1800"))
         )
+        self.sweep_every = timedelta(seconds=int(_option(options, "sweep_seconds", "0")))
+        self.sweep_horizon = timedelta(
+            seconds=int(_option(options, "sweep_horizon_seconds", "21600"))
+        )
+        self.sweep_days = int(_option(options, "sweep_days", "0"))
+        self.budget = budget_target_from_options(options, self.settings)
         self._driver_client: GenesysClient | None = None
         self._initial: CaptureOffset | None = None
         self._known_until: datetime | None = None
@@ -153,8 +209,16 @@ class GenesysStreamReader(DataSourceStreamReader):
 
     def _client(self) -> GenesysClient:
         if self._driver_client is None:
-            self._driver_client = GenesysClient(self.settings)
+            # The clock request decides the window, so it spends at the window's priority.
+            self._driver_client = self._new_client(WINDOW_PASS)
         return self._driver_client
+
+    def _new_client(self, capture_pass: str) -> GenesysClient:
+        spend = None
+        if self.budget is not None:
+            priority = PASS_PRIORITIES[capture_pass]
+            spend = RequestBudget(self.budget, self.settings.client_id, priority)
+        return GenesysClient(self.settings, budget=spend)
 
     def initialOffset(self) -> dict[str, str]:
         """Driver: where a query without a checkpoint begins (the start option, or now)."""
@@ -195,17 +259,36 @@ class GenesysStreamReader(DataSourceStreamReader):
             CapturePartition(CONVERSATIONS, format_instant(a), format_instant(b), **common)
             for a, b in window.split(PARTITION_SPAN)
         ]
+        floor = self.start - self.overlap if self.start else None
+        sweep = sweep_interval(window, self.sweep_every, self.sweep_horizon, floor)
+        day_ends = []
+        if sweep_due(window, self.sweep_every):
+            reach = sweep[0] if sweep else window.query_start
+            day_ends = day_end_intervals(window, reach, self.sweep_days, floor)
+        swept = day_ends + (split_interval(*sweep, SWEEP_PARTITION_SPAN) if sweep else [])
+        parts += [
+            CapturePartition(
+                CONVERSATIONS, format_instant(a), format_instant(b), **common,
+                capture_pass=SWEEP_PASS,
+            )
+            for a, b in swept
+        ]  # fmt: skip
         first = self._initial is not None and start == self._initial.to_json()
         if dimensions_due(window.start, window.end, self.dimension_refresh, first):
             parts += [
-                CapturePartition(name, common["window_start"], common["window_end"], **common)
+                CapturePartition(
+                    name, common["window_start"], common["window_end"], **common,
+                    capture_pass=LISTING_PASS,
+                )
                 for name in DIMENSION_LISTINGS
-            ]
+            ]  # fmt: skip
         log.info(
-            "planned capture batch %s: interval %s/%s, %d partitions",
+            "planned capture batch %s: interval %s/%s, sweep %s (%d day ends), %d partitions",
             window.batch_key,
             common["window_start"],
             common["window_end"],
+            "/".join(format_instant(i) for i in sweep) if sweep else "none",
+            len(day_ends),
             len(parts),
         )
         return parts
@@ -221,8 +304,16 @@ class GenesysStreamReader(DataSourceStreamReader):
         Errors are not swallowed: a failing API fails the batch, and the restarted query
         re-plans the same window, so nothing is skipped.
         """
-        client = GenesysClient(self.settings)
+        client = self._new_client(partition.capture_pass)
         began = time.monotonic()
+        try:
+            yield from self._read_partition(partition, client, began)
+        finally:
+            client.close()
+
+    def _read_partition(
+        self, partition: CapturePartition, client: GenesysClient, began: float
+    ) -> Iterator[tuple[str, ...]]:
         if partition.endpoint == CONVERSATIONS:
             records = client.query_conversation_details(
                 parse_instant(partition.interval_start), parse_instant(partition.interval_end)
@@ -238,6 +329,7 @@ class GenesysStreamReader(DataSourceStreamReader):
             yield self._row(partition, record.get(id_field), json.dumps(record), client)
         control = {
             "endpoint": partition.endpoint,
+            "capture_pass": partition.capture_pass,
             "interval_start": partition.interval_start,
             "interval_end": partition.interval_end,
             "records": count,
@@ -264,6 +356,7 @@ class GenesysStreamReader(DataSourceStreamReader):
             partition.window_start,
             partition.window_end,
             format_instant(fetched),
+            partition.capture_pass,
         )
 
 

@@ -59,13 +59,7 @@ class CaptureWindow:
 
     def split(self, max_span: timedelta) -> list[tuple[datetime, datetime]]:
         """The API interval cut into pieces of at most `max_span`, in order, without gaps."""
-        pieces = []
-        piece_start = self.query_start
-        while piece_start < self.end:
-            piece_end = min(self.end, piece_start + max_span)
-            pieces.append((piece_start, piece_end))
-            piece_start = piece_end
-        return pieces
+        return split_interval(self.query_start, self.end, max_span)
 
 
 def next_offset_until(
@@ -85,13 +79,83 @@ def next_offset_until(
     return until
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def crosses_multiple(start: datetime, end: datetime, every: timedelta) -> bool:
+    """Whether (start, end] contains a multiple of `every` since the epoch: a cadence that is
+    deterministic for given offsets, so a re-planned batch decides the same."""
+    return (end - _EPOCH) // every > (start - _EPOCH) // every
+
+
 def dimensions_due(start: datetime, end: datetime, refresh: timedelta, first: bool) -> bool:
     """Whether a batch refreshes the dimension listings: the first batch, then each time the
-    window crosses a multiple of `refresh` since the epoch (deterministic for given offsets)."""
-    if first:
-        return True
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return (end - epoch) // refresh > (start - epoch) // refresh
+    window crosses a multiple of `refresh` since the epoch."""
+    return first or crosses_multiple(start, end, refresh)
+
+
+def sweep_due(window: CaptureWindow, every: timedelta) -> bool:
+    """Whether a batch sweeps: each time its window crosses a multiple of `every` (0: never)."""
+    return every > timedelta(0) and crosses_multiple(window.start, window.end, every)
+
+
+def sweep_interval(
+    window: CaptureWindow, every: timedelta, horizon: timedelta, floor: datetime | None
+) -> tuple[datetime, datetime] | None:
+    """The trailing interval a batch sweeps, or None when no sweep is due.
+
+    A sweep is due each time the window crosses a multiple of `every`. It queries
+    `[window end - horizon, window query start)`: the details query returns the conversations
+    that started on a day the interval touches and overlap it, so the sweep finds what changed
+    after the watchlist let a conversation go (metrics hours late, an e-mail re-opened) and a
+    call that started before midnight but was first indexed after it, which no window of the
+    new day can find. `floor` (the capture start, minus the overlap) keeps a first load from
+    sweeping history it was not asked for.
+    """
+    if not sweep_due(window, every):
+        return None
+    begin = window.end - horizon
+    if floor is not None:
+        begin = max(begin, floor)
+    if begin >= window.query_start:
+        return None
+    return begin, window.query_start
+
+
+def day_end_intervals(
+    window: CaptureWindow, reach: datetime, days: int, floor: datetime | None
+) -> list[tuple[datetime, datetime]]:
+    """The last second of each of the `days` UTC days before the window's day that neither the
+    window nor the sweep (which reaches back to `reach`) touches, oldest first.
+
+    The details query for `[D 23:59:59, D+1 00:00)` searches day D only and returns the
+    conversations that started on D and were still open at its end, or were re-opened since: a
+    handful, where sweeping all of D would page through the whole day. Without it, an e-mail
+    that started on D and is re-opened after the sweep horizon has left D, or a call of D first
+    indexed after that, is found by no query. Days ending at or before `floor` (the capture
+    start, minus the overlap) were not asked for.
+    """
+    midnight = window.query_start.replace(hour=0, minute=0, second=0, microsecond=0)
+    intervals = []
+    for back in range(days):
+        day_end = midnight - timedelta(days=back)
+        if day_end > reach or (floor is not None and day_end <= floor):
+            continue
+        intervals.append((day_end - timedelta(seconds=1), day_end))
+    return sorted(intervals)
+
+
+def split_interval(
+    start: datetime, end: datetime, max_span: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into pieces of at most `max_span`, in order, without gaps."""
+    pieces = []
+    piece_start = start
+    while piece_start < end:
+        piece_end = min(end, piece_start + max_span)
+        pieces.append((piece_start, piece_end))
+        piece_start = piece_end
+    return pieces
 
 
 def local_checkpoint(location: str) -> Path | None:

@@ -38,6 +38,10 @@ CAPTURE_WINDOWS = "capture_windows"
 # Conversations seen open, fetched again by id until final (jobs/watchlist.py).
 WATCHLIST = "watchlist"
 CONTROL_ENDPOINT = "_control"
+# The capture pass whose already-stored versions are not landed again (connectors/genesys).
+SWEEP_PASS = "sweep"
+# One summary per capture batch: interval, passes, requests, retries, 429s, watermark, lag.
+CAPTURE_CONTROL = "capture_control"
 # Payloads above this many bytes of JSON are stored gzip-compressed: MongoDB refuses documents
 # above 16 MiB, and a conversation with thousands of segments or long notes can come close.
 INLINE_PAYLOAD_LIMIT = 4 * 1024 * 1024
@@ -76,6 +80,11 @@ def unstorable_key(value: Any) -> str | None:
     return None
 
 
+def raw_version_id(entity_id: str, payload: Any) -> str:
+    """The `_id` of a raw version: the entity id and the SHA-256 of the payload."""
+    return f"{entity_id or 'no-id'}:{payload_sha256(payload)}"
+
+
 def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, UpdateOne]]:
     """The idempotent upserts of one captured payload row: (collection, update) pairs.
 
@@ -89,7 +98,7 @@ def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, U
     # A record without an id keeps "" as its entity id, so that the curate step reads it back
     # (and quarantines it) instead of it waiting forever under a null key.
     entity_id = row["entity_id"] or ""
-    raw_id = f"{entity_id or 'no-id'}:{digest}"
+    raw_id = raw_version_id(entity_id, payload)
     document: dict[str, Any] = {
         "entity_id": entity_id,
         "endpoint": row["endpoint"],
@@ -261,6 +270,7 @@ class RawStore:
         """
         queries = {name: {"last_seen_at": {"$lt": cutoff}} for name in RAW_ENDPOINTS}
         queries[CAPTURE_WINDOWS] = {"recorded_at": {"$lt": cutoff}}
+        queries[CAPTURE_CONTROL] = {"recorded_at": {"$lt": cutoff}}
         counts: dict[str, int] = {}
         try:
             for name, query in queries.items():
@@ -292,11 +302,16 @@ class RawStore:
         return self.db[PAYLOAD_CHUNKS].delete_many(query).deleted_count if doomed else 0
 
     def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
-        """Upsert captured rows (payloads and control rows); return counts per endpoint."""
+        """Upsert captured rows (payloads and control rows); return counts per endpoint.
+
+        Rows of the sweep pass whose version is already stored are not written (counted as
+        `sweep_unchanged`): a sweep re-reads hours of conversations that are mostly final, and
+        re-marking each of them would have the curate query rebuild them all for nothing.
+        """
         counts: Counter[str] = Counter()
         pending: dict[str, list[UpdateOne]] = {}
         try:
-            for row in rows:
+            for row in self._new_sweep_versions(rows, counts):
                 if row["endpoint"] == CONTROL_ENDPOINT:
                     document = control_document(row)
                     self.db[CAPTURE_WINDOWS].replace_one(
@@ -315,6 +330,43 @@ class RawStore:
         except (PyMongoError, KeyError) as error:
             raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
         return counts
+
+    def _new_sweep_versions(
+        self, rows: Iterable[dict[str, Any]], counts: Counter[str]
+    ) -> Iterator[dict[str, Any]]:
+        """The rows, less the sweep's rows whose raw version exists (looked up by chunks)."""
+        chunk: list[tuple[str, dict[str, Any]]] = []
+        for row in rows:
+            if row.get("capture_pass") != SWEEP_PASS:
+                yield row
+                continue
+            try:
+                raw_id = raw_version_id(row["entity_id"] or "", json.loads(row["payload"]))
+            except ValueError:
+                yield row  # not JSON: the normal path lands it (or fails) as it would any row
+                continue
+            chunk.append((raw_id, row))
+            if len(chunk) >= READ_CHUNK:
+                yield from self._unknown_versions(chunk, counts)
+                chunk = []
+        yield from self._unknown_versions(chunk, counts)
+
+    def _unknown_versions(
+        self, chunk: list[tuple[str, dict[str, Any]]], counts: Counter[str]
+    ) -> Iterator[dict[str, Any]]:
+        by_endpoint: dict[str, list[str]] = {}
+        for raw_id, row in chunk:
+            by_endpoint.setdefault(row["endpoint"], []).append(raw_id)
+        stored: set[str] = set()
+        for endpoint, ids in by_endpoint.items():
+            stored |= {
+                doc["_id"] for doc in self.db[endpoint].find({"_id": {"$in": ids}}, {"_id": 1})
+            }
+        for raw_id, row in chunk:
+            if raw_id in stored:
+                counts["sweep_unchanged"] += 1
+            else:
+                yield row
 
     def next_land_seq(self) -> int:
         """Driver: a sequence number above every landing so far (milliseconds since epoch when
@@ -338,6 +390,15 @@ class RawStore:
             self.db[MARKERS].replace_one({"_id": batch_key}, marker, upsert=True)
         except PyMongoError as error:
             raise SinkError(f"cannot mark raw batch {batch_key} complete: {error}") from error
+
+    def record_capture_control(self, summary: dict[str, Any]) -> None:
+        """Write (or, for a re-run batch, replace) the capture control record of a batch."""
+        try:
+            self.db[CAPTURE_CONTROL].replace_one({"_id": summary["_id"]}, summary, upsert=True)
+        except PyMongoError as error:
+            raise SinkError(
+                f"cannot record capture control of batch {summary['_id']}: {error}"
+            ) from error
 
     def latest_landing(self) -> tuple[int, str] | None:
         """The newest complete landing as (land_seq, batch key), or None before the first."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.config import load_config
+from app.config import load_config, parse_instant
 from app.main import main
 from app.pipeline import prepare_stores
 from connectors.mongo.raw_store import RAW_ENDPOINTS, RETENTION_INDEX, RawStore
@@ -64,6 +64,9 @@ def store(mongo_uri: str, fresh_db_names: DbNames) -> Iterator[RawStore]:
         ],
         2,
     )
+    # The capture control table (one record per batch) ages out the same way.
+    for batch_key, fetched in (("old-batch", OLD), ("recent-batch", RECENT)):
+        raw.record_capture_control({"_id": batch_key, "recorded_at": parse_instant(fetched)})
     yield raw
     raw.close()
 
@@ -84,6 +87,7 @@ def _remaining(store: RawStore) -> dict[str, list[str]]:
         ),
         "users": sorted(d["entity_id"] for d in store.db.users.find()),
         "capture_windows": sorted(d["batch_key"] for d in store.db.capture_windows.find()),
+        "capture_control": sorted(d["_id"] for d in store.db.capture_control.find()),
     }
 
 
@@ -95,6 +99,7 @@ EXPECTED_COUNTS = {
     "wrapup_codes": 0,
     "divisions": 0,
     "capture_windows": 1,
+    "capture_control": 1,
     "payload_chunks": 0,
 }
 
@@ -133,6 +138,7 @@ def test_purge_raw_deletes_versions_and_control_records_older_than_n_days(
         "conversations": ["c-both:2", "c-new:-"],
         "users": [],
         "capture_windows": ["recent-window"],
+        "capture_control": ["recent-batch"],
     }
     assert store.db.ingest_batches.count_documents({}) == 0  # land() writes no marker
 
