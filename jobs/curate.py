@@ -1,8 +1,9 @@
 """The curate job's micro-batch: raw versions in, star-schema documents out.
 
 Dimensions are written before facts, so that a fact resolves the members that arrived in the
-same batch. A raw version that cannot be curated goes to the `quarantine` collection with its
-reason and a reference to its raw `_id`; nothing is dropped silently.
+same batch. A batch that reaches complete listings of a dimension flags the members they no longer
+hold (never deletes them). A raw version that cannot be curated goes to the `quarantine`
+collection with its reason and a reference to its raw `_id`; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from app.config import PrivacySettings
-from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_upserts
-from connectors.mongo.raw_source import BATCH_MARKER
+from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_updates, write_upserts
+from connectors.mongo.raw_source import BATCH_MARKER, CONTROL_ROWS, LISTED, LISTING
 from jobs.quality import (
     VERSIONS_ACCOUNTED,
     Rule,
@@ -41,8 +42,10 @@ from jobs.quality import (
 from jobs.quality import flag as flag_rules
 from jobs.star.conversations import build_conversation_facts
 from jobs.star.customer_fields import with_customer_fields
-from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, build_dimension
+from jobs.star.dimensions import DIMENSIONS, UNKNOWN_KEY, DimensionSpec, build_dimension
+from jobs.star.listings import SOURCE_STATE, changed_states, judge_listings, with_source_state
 from jobs.transforms.audit import with_audit
+from jobs.transforms.ids import clean_id
 from jobs.transforms.timestamps import parse_utc_instant
 
 log = logging.getLogger(__name__)
@@ -132,11 +135,13 @@ def curate_raw_batch(target: DwhTarget, batch: DataFrame, batch_id: int) -> int 
             for row in versions.groupBy("endpoint").agg(F.count(F.lit(1)).alias("n")).collect()
         }
         reached = _reached_landing(versions) if counts.pop(BATCH_MARKER, 0) else None
+        listed = _listed_endpoints(versions) if counts.pop(LISTING, 0) else {}
+        counts.pop(LISTED, None)
         if reached:
             quality.label = f"{reached[1]} (landing {reached[0]})"
         try:
-            if counts:
-                _curate(target, versions, counts, curated_at, persisted, quality)
+            if counts or listed:
+                _curate(target, versions, counts, listed, curated_at, persisted, quality)
                 _account(versions, quality)
         finally:
             # Also when a stop rule failed: the failure is then on record in dq_results.
@@ -172,6 +177,17 @@ def _reached_landing(versions: DataFrame) -> tuple[int, str] | None:
     return None if marker is None else (int(marker["curate_seq"]), str(marker["curate_batch"]))
 
 
+def _listed_endpoints(versions: DataFrame) -> dict[str, tuple[int, datetime]]:
+    """Endpoints with complete listings in the batch -> (how many, the newest fetch time)."""
+    found = (
+        versions.filter(F.col("endpoint") == LISTING)
+        .groupBy("entity_id")
+        .agg(F.count(F.lit(1)).alias("n"), F.max("last_seen_at").alias("newest"))
+        .collect()
+    )
+    return {row["entity_id"]: (row["n"], row["newest"]) for row in found}
+
+
 def _mark_curated(
     target: DwhTarget, reached: tuple[int, str], counts: dict[str, int], curated_at: datetime
 ) -> None:
@@ -186,14 +202,18 @@ def _curate(
     target: DwhTarget,
     versions: DataFrame,
     counts: dict[str, int],
+    listed: dict[str, tuple[int, datetime]],
     curated_at: datetime,
     persisted: list[DataFrame],
     quality: _BatchQuality,
 ) -> None:
     spark = versions.sparkSession
+    # Each skipped dimension saves Spark jobs on a conversations-only batch.
+    due = [spec for spec in DIMENSIONS if counts.get(spec.endpoint) or spec.endpoint in listed]
     store = DwhStore(target.uri, target.database)
     try:
         existing = {spec.collection: store.known_ids(spec.collection) for spec in DIMENSIONS}
+        stored = {spec.collection: store.source_states(spec.collection) for spec in due}
     finally:
         store.close()
 
@@ -203,15 +223,21 @@ def _curate(
         known[spec.collection] = spark.createDataFrame(
             [(key,) for key in existing[spec.collection]], _IDS
         )
-        if not counts.get(spec.endpoint):
-            continue  # each skipped endpoint saves a Spark job on a conversations-only batch
+        if spec.collection not in stored:
+            continue
+        states = spark.createDataFrame(stored[spec.collection], SOURCE_STATE)
         frames = build_dimension(spec, versions.filter(F.col("endpoint") == spec.endpoint))
         rules = _dimension_rules(frames.rows, spec.key_column)
         kept, dropped = _checked(frames.rows, rules, spec.collection, quality, persisted)
         rows = kept.persist()
         persisted.append(rows)
         quality.note_written(spec.endpoint, rows, frames.keyed, dropped)
-        write_upserts(_audited(rows, curated_at), target.uri, target.database, spec.collection)
+        listing = spec.endpoint in listed
+        judged = _judged(spec, versions, rows, states, persisted) if listing else states
+        written = _audited(with_source_state(rows, judged), curated_at)
+        write_upserts(written, target.uri, target.database, spec.collection)
+        if listing:
+            _flag_unlisted(target, spec, rows, states, judged, curated_at, listed[spec.endpoint])
         # distinct: a member both stored and in this batch must match a fact only once.
         known[spec.collection] = known[spec.collection].unionByName(rows.select("_id")).distinct()
         rejected.append(frames.rejected)
@@ -274,6 +300,59 @@ def _correct_late_members(target: DwhTarget, curated_at: datetime) -> None:
                 )
     finally:
         store.close()
+
+
+def _judged(
+    spec: DimensionSpec,
+    versions: DataFrame,
+    rows: DataFrame,
+    stored: DataFrame,
+    persisted: list[DataFrame],
+) -> DataFrame:
+    """The source state of every member of `spec` after the batch's listings of its endpoint:
+    stored members and the batch's new ones."""
+    new = rows.select("_id").join(stored, "_id", "left_anti")
+    members = stored.unionByName(new, allowMissingColumns=True)
+    listings = versions.filter(
+        (F.col("endpoint") == LISTING) & (F.col("entity_id") == spec.endpoint)
+    ).select(
+        F.col("entity_id").alias("endpoint"),
+        F.col("raw_id").alias("listing_id"),
+        F.col("last_seen_at").alias("fetched_at"),
+    )
+    held = (
+        versions.filter(F.col("endpoint") == LISTED)
+        .select(clean_id(F.col("entity_id")).alias("_id"), F.col("raw_id").alias("listing_id"))
+        .filter(F.col("_id").isNotNull())
+    )
+    return _materialized(judge_listings(members, listings, held), persisted)
+
+
+def _flag_unlisted(
+    target: DwhTarget,
+    spec: DimensionSpec,
+    rows: DataFrame,
+    stored: DataFrame,
+    judged: DataFrame,
+    curated_at: datetime,
+    listings: tuple[int, datetime],
+) -> None:
+    """Write the changed source states of stored members the batch did not rewrite: those its
+    listings no longer hold, mostly; their other fields stay as they were."""
+    changed = changed_states(stored, judged).join(rows.select("_id"), "_id", "left_anti")
+    changed = changed.withColumn("etl_last_updated_at", F.lit(curated_at).cast("timestamp"))
+    write_updates(changed, target.uri, target.database, spec.collection)
+    counted = judged.groupBy("in_source").agg(F.count(F.lit(1)).alias("n")).collect()
+    tally = {row["in_source"]: row["n"] for row in counted}
+    log.info(
+        "curate: %s judged by %d complete listing(s), the newest fetched at %s: "
+        "%d in source, %d removed from source",
+        spec.collection,
+        listings[0],
+        listings[1],
+        tally.get(True, 0),
+        tally.get(False, 0),
+    )
 
 
 def _materialized(frame: DataFrame, persisted: list[DataFrame]) -> DataFrame:
@@ -403,7 +482,7 @@ def _account(versions: DataFrame, quality: _BatchQuality) -> None:
     quarantined = quality.quarantined
     if quarantined is None:
         quarantined = empty.select("endpoint", "raw_id")
-    read = versions.filter(F.col("endpoint") != BATCH_MARKER)
+    read = versions.filter(~F.col("endpoint").isin(*CONTROL_ROWS))
     tally = account_versions(read, used, keyed, quarantined).first().asDict()
     quality.tally = {
         name: int(tally[name] or 0)

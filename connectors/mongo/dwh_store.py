@@ -46,6 +46,22 @@ def write_upserts(frame: DataFrame, uri: str, database: str, collection: str) ->
     Raises:
         SinkError: the connector failed; the batch fails and is redone on restart.
     """
+    _write(frame, uri, database, collection, operation="replace", upsert=True)
+
+
+def write_updates(frame: DataFrame, uri: str, database: str, collection: str) -> None:
+    """Set the columns of `frame` on the documents of `collection` with its `_id`s, leaving
+    their other fields as they are; an `_id` the collection lacks is skipped, not inserted.
+
+    Raises:
+        SinkError: the connector failed; the batch fails and is redone on restart.
+    """
+    _write(frame, uri, database, collection, operation="update", upsert=False)
+
+
+def _write(
+    frame: DataFrame, uri: str, database: str, collection: str, *, operation: str, upsert: bool
+) -> None:
     try:
         (
             frame.write.format("mongodb")
@@ -53,15 +69,15 @@ def write_upserts(frame: DataFrame, uri: str, database: str, collection: str) ->
             .option("connection.uri", uri)
             .option("database", database)
             .option("collection", collection)
-            .option("operationType", "replace")
+            .option("operationType", operation)
             .option("idFieldList", "_id")
-            .option("upsertDocument", "true")
+            .option("upsertDocument", str(upsert).lower())
             .option("ordered", "false")
             .option("maxBatchSize", str(WRITE_BATCH_SIZE))
             .save()
         )
     except Exception as error:  # py4j and Spark wrap the driver's errors in many types
-        raise SinkError(f"upsert into {database}.{collection} failed: {error}") from error
+        raise SinkError(f"{operation} into {database}.{collection} failed: {error}") from error
 
 
 class DwhStore:
@@ -116,6 +132,19 @@ class DwhStore:
     def known_ids(self, collection: str) -> list[str]:
         """The `_id`s of a dimension, for resolving fact references to known members."""
         return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]
+
+    def source_states(self, collection: str) -> list[tuple[str, bool | None, datetime | None]]:
+        """(`_id`, `in_source`, `removed_from_source_at`) of a dimension's members built from a
+        listing; the fixed members (unknown, system wrap-up codes) are never judged."""
+        query = {"is_unknown": {"$ne": True}, "is_system": {"$ne": True}}
+        fields = {"in_source": 1, "removed_from_source_at": 1}
+        try:
+            return [
+                (str(doc["_id"]), doc.get("in_source"), doc.get("removed_from_source_at"))
+                for doc in self.db[collection].find(query, fields)
+            ]
+        except PyMongoError as error:
+            raise SinkError(f"cannot read the source states of {collection}: {error}") from error
 
     def correct_unknown_references(
         self, fact: str, references: dict[str, tuple[str, str]], corrected_at: datetime
