@@ -6,10 +6,10 @@ VENV := .venv
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test demo chaos bench lint clean
+.PHONY: help setup test demo chaos verify-capture bench lint clean
 
 help: ## Show this list
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: ## Create .venv, install deps, fetch connector jars, build FerretDB if needed
 	bash scripts/setup.sh
@@ -23,6 +23,10 @@ demo: setup ## Run the end-to-end demo (simulator -> raw -> Spark -> star schema
 chaos: setup ## Crash the ETL repeatedly (kills, DB restart, API outage); print one JSON line
 	GENESYS_ETL_JARS="$${GENESYS_ETL_JARS:-$${GENESYS_ETL_CACHE:-$$HOME/.cache/genesys-etl}/jars}" \
 		$(VENV)/bin/python -m scripts.chaos
+
+verify-capture: setup ## Capture a realistic night with faults; check fact_call against the truth
+	GENESYS_ETL_JARS="$${GENESYS_ETL_JARS:-$${GENESYS_ETL_CACHE:-$$HOME/.cache/genesys-etl}/jars}" \
+		$(VENV)/bin/python -m scripts.verify_capture
 
 bench: setup ## Benchmarks (BENCH_SCALE=full|small); write bench/results.json, docs/benchmarks.md
 	GENESYS_ETL_JARS="$${GENESYS_ETL_JARS:-$${GENESYS_ETL_CACHE:-$$HOME/.cache/genesys-etl}/jars}" \

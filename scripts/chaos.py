@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -107,6 +107,19 @@ def simulator_config(scenario: Scenario, client_id: str, client_secret: str) -> 
     )
 
 
+class CaptureRange(Protocol):
+    """What `etl_environment` needs of a scenario: the bounded range and its batch cap."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+    @property
+    def max_batch_seconds(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class EtlTarget:
     """Where one ETL (and its restarts) reads from and writes to."""
@@ -120,12 +133,18 @@ class EtlTarget:
     checkpoints: Path
 
 
-def etl_environment(scenario: Scenario, target: EtlTarget) -> dict[str, str]:
-    """The ETL process's environment: a bounded run in short batches, secrets by file only."""
+def etl_environment(
+    scenario: CaptureRange, target: EtlTarget, trigger_seconds: int = 2
+) -> dict[str, str]:
+    """The ETL process's environment: a bounded run in short batches, secrets by file only.
+
+    `trigger_seconds` is the real trigger of both the capture poll and the lookback's base; the
+    overlap stays `OVERLAP_SECONDS`, as in production.
+    """
     env = dict(os.environ)
     for name in INHERITED_TARGETS:
         env.pop(name, None)
-    trigger = 2
+    trigger = trigger_seconds
     env.update(
         {
             "GENESYS_API_BASE_URL": target.api_url,
@@ -418,6 +437,12 @@ class Supervisor:
     kill_points: list[str] = field(default_factory=list)
     finished: bool = False
     source: Path = ROOT
+    # Where starts and exits are reported (None: this module's `log`); `make verify-capture`
+    # passes its own, so that its progress lines carry its name.
+    progress: Callable[[str], None] | None = None
+
+    def _say(self, message: str) -> None:
+        (self.progress or log)(message)
 
     def ensure_running(self) -> None:
         """Start the ETL unless it runs; record the exit code of the previous start."""
@@ -431,13 +456,13 @@ class Supervisor:
             if code == 0:
                 self.finished = True
                 return
-            log(f"ETL exited with {code}: restarting")
+            self._say(f"ETL exited with {code}: restarting")
         if self.finished:
             return
         self.starts += 1
         log_path = self.run_dir / f"etl-{self.starts:02d}.log"
         self.current = EtlProcess(self.env, log_path, self.source)
-        log(f"ETL start {self.starts} (pid {self.current.pgid})")
+        self._say(f"ETL start {self.starts} (pid {self.current.pgid})")
 
     def supervise(self, seconds: float) -> None:
         """Keep the ETL running for `seconds`, restarting it whenever it exits non-zero."""
@@ -473,7 +498,7 @@ class Supervisor:
         self.current.kill()
         self.current = None
         self.kill_points.append(f"{name}:{phase}")
-        log(f"SIGKILL {len(self.kill_points)} ({name}), ETL was {phase}")
+        self._say(f"SIGKILL {len(self.kill_points)} ({name}), ETL was {phase}")
         return True
 
     def _past_startup(self) -> bool:
@@ -492,9 +517,19 @@ class Supervisor:
             time.sleep(0.5)
         return False
 
-    def stop(self) -> None:
-        """Kill whatever still runs (a failed or interrupted chaos run)."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Kill whatever still runs (a failed or interrupted run).
+
+        With `grace_s`, SIGTERM first and a SIGKILL of the group only if the driver has not
+        exited within that many seconds (running batches may finish).
+        """
         if self.current is not None and self.current.poll() is None:
+            if grace_s > 0:
+                self.current.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.exits.append(self.current.wait(grace_s))
+                    self.current = None
+                    return
             self.current.kill()
         self.current = None
 
@@ -528,7 +563,8 @@ def expected_conversations(
     }
 
 
-def _instant(value: Any) -> datetime | None:
+def as_instant(value: Any) -> datetime | None:
+    """A UTC instant from a MongoDB date (naive means UTC) or ISO text; None stays None."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -546,9 +582,9 @@ def fact_problem(fact: dict[str, Any] | None, record: dict[str, Any], raw_ids: l
         return "no fact_call"
     if fact.get("is_final") is not True:
         return "not final"
-    if _instant(fact.get("conversation_start")) != _instant(record["conversationStart"]):
+    if as_instant(fact.get("conversation_start")) != as_instant(record["conversationStart"]):
         return "conversation_start differs"
-    if _instant(fact.get("conversation_end")) != _instant(record.get("conversationEnd")):
+    if as_instant(fact.get("conversation_end")) != as_instant(record.get("conversationEnd")):
         return "conversation_end differs"
     if fact.get("etl_raw_version") not in raw_ids:
         return "built from an unknown raw version"
@@ -618,7 +654,8 @@ def count_markers(mongo_uri: str, raw_database: str) -> int:
         client.close()
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
+def exit_on_signal(signum: int, _frame: object) -> None:
+    """Signal handler: leave through `SystemExit`, so every `finally` stops what it started."""
     raise SystemExit(128 + signum)
 
 
@@ -629,16 +666,26 @@ def log(message: str) -> None:
 
 def start_services(scenario: Scenario, run_dir: Path) -> tuple[Any, RunningSimulator, EtlTarget]:
     """A fresh MongoDB-wire server in `run_dir`, the frozen simulator, and the ETL's target."""
+    return start_services_with(
+        lambda client_id, secret: simulator_config(scenario, client_id, secret), run_dir, "chaos"
+    )
+
+
+def start_services_with(
+    make_config: Callable[[str, str], SimulatorConfig], run_dir: Path, name: str
+) -> tuple[Any, RunningSimulator, EtlTarget]:
+    """A fresh MongoDB-wire server in `run_dir`, the simulator `make_config(client id, secret)`
+    describes, and the ETL's target; client id and databases are named after `name`."""
     from scripts.localmongo import start_local_mongo
 
-    client_id = f"chaos-{secrets.token_hex(4)}"
+    client_id = f"{name}-{secrets.token_hex(4)}"
     client_secret = secrets.token_urlsafe(24)
     secret_file = run_dir / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
     secret_file.chmod(0o600)
     mongo = start_local_mongo(run_dir / "mongo")
     try:
-        simulator = start_simulator(simulator_config(scenario, client_id, client_secret))
+        simulator = start_simulator(make_config(client_id, client_secret))
     except Exception:
         mongo.stop()
         raise
@@ -648,8 +695,8 @@ def start_services(scenario: Scenario, run_dir: Path) -> tuple[Any, RunningSimul
         client_id=client_id,
         secret_file=secret_file,
         mongo_uri=mongo.uri,
-        raw_database=f"chaos_raw_{suffix}",
-        dwh_database=f"chaos_dwh_{suffix}",
+        raw_database=f"{name}_raw_{suffix}",
+        dwh_database=f"{name}_dwh_{suffix}",
         checkpoints=run_dir / "checkpoints",
     )
     return mongo, simulator, target
@@ -665,7 +712,7 @@ def main() -> int:
     kills_until = began + budget_s - FINISH_RESERVE_S
     # `make chaos` interrupted (Ctrl-C, or a CI timeout's SIGTERM) still kills the ETL group
     # and the servers it started, through the `finally` blocks below.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGTERM, exit_on_signal)
     seed = int(os.environ.get("CHAOS_SEED", "4"))
     kills_wanted = int(os.environ.get("CHAOS_KILLS", "12"))
     outage_seconds = float(os.environ.get("CHAOS_OUTAGE_SECONDS", "60"))
