@@ -2,12 +2,14 @@
 
 Genesys allows about 300 requests a minute per OAuth client (`inin-ratelimit-allowed`), and
 every process of the application spends from that one allowance: the capture partitions on the
-executors, the watchlist and the clock on the driver. Each process therefore counts its requests
-in one MongoDB document per client and wall-clock minute (collection `api_budget` of the raw
-database), with an atomic conditional `$inc`.
+executors, the watchlist and the clock on the driver. Each request takes a slot: a document
+`<client id>|<wall-clock minute>|<slot number>` inserted into the collection `api_budget` of the
+raw database. The unique `_id` makes a slot go to one process only, on MongoDB and on FerretDB
+alike (FerretDB 1.24 applies `findAndModify` without isolation, so a conditional counter could
+be overshot by two processes reading the same count).
 
 Priorities are shares of the minute's budget. A request of a priority is sent only while the
-minute's count is below its share, so lower priorities leave headroom for higher ones:
+minute's taken slots are fewer than its share, so lower priorities leave headroom for higher ones:
 
     open conversations (watchlist)   100 %
     window (the 3-minute poll)        85 %
@@ -48,13 +50,14 @@ PRIORITY_SHARES: dict[str, float] = {
     SWEEP: 0.6,
     DIMENSIONS: 0.4,
 }
-# Minute buckets older than this are deleted by the process that opens a new minute.
-KEEP_MINUTES = 24 * 60
+# Slots of minutes older than this are deleted by the process that takes a minute's first slot:
+# the collection stays small (each take counts the minute's slots without an index).
+KEEP_MINUTES = 10
 
 
 @dataclass(frozen=True)
 class BudgetTarget:
-    """Where the shared counters live; pickled with the stream reader to the executors."""
+    """Where the shared slots live; pickled with the stream reader to the executors."""
 
     uri: Secret
     database: str
@@ -95,15 +98,14 @@ class RequestBudget:
         self.sleep = sleep
         self.waits = 0
         self._mongo: MongoClient[dict[str, Any]] = MongoClient(target.uri.reveal())
-        self._buckets = self._mongo[target.database][BUDGET_COLLECTION]
-        self._opened_minute: int | None = None
+        self._slots = self._mongo[target.database][BUDGET_COLLECTION]
 
     def close(self) -> None:
         """Close the connection pool."""
         self._mongo.close()
 
     def take(self) -> None:
-        """Block until this request fits its priority's share of the current minute.
+        """Block until this request holds a slot of the current minute within its priority's share.
 
         Raises:
             SinkError: the budget's MongoDB server cannot be reached; the batch fails and is
@@ -112,18 +114,12 @@ class RequestBudget:
         while True:
             minute = int(self.clock() // 60)
             try:
-                self._open(minute)
-                # No projection: FerretDB 1.24 does not implement findAndModify's `fields`.
-                taken = self._buckets.find_one_and_update(
-                    {"_id": self._key(minute), "used": {"$lt": self.cap}},
-                    {"$inc": {"used": 1, f"used_{self.priority}": 1}},
-                )
+                if self._take_slot(minute):
+                    return
             except PyMongoError as error:
                 raise SinkError(
                     f"the API request budget in MongoDB is unreachable: {type(error).__name__}"
                 ) from error
-            if taken is not None:
-                return
             self.waits += 1
             # Into the next minute, with jitter so that waiting executors do not all fire at once.
             wait = (minute + 1) * 60 - self.clock() + random.uniform(0.05, 1.0)
@@ -135,25 +131,28 @@ class RequestBudget:
             )
             self.sleep(max(0.0, wait))
 
-    def _key(self, minute: int) -> str:
-        return f"{self.client_id}|{minute}"
+    def _take_slot(self, minute: int) -> bool:
+        """Insert the lowest free slot of `minute` below the cap; False when there is none.
 
-    def _open(self, minute: int) -> None:
-        """Make sure the minute's counter exists (once per minute and process)."""
-        if self._opened_minute == minute:
-            return
-        document = {"client_id": self.client_id, "minute": minute, "used": 0}
-        try:
-            result = self._buckets.update_one(
-                {"_id": self._key(minute)}, {"$setOnInsert": document}, upsert=True
-            )
-            created = result.upserted_id is not None
-        except (DuplicateKeyError, KeyError):
-            # Another process created it at the same instant (FerretDB answers that race with
-            # a reply pymongo reads as KeyError('nModified')): it exists, which is all we need.
-            created = False
-        if created:
-            self._buckets.delete_many(
-                {"client_id": self.client_id, "minute": {"$lt": minute - KEEP_MINUTES}}
-            )
-        self._opened_minute = minute
+        Starts at the number of slots taken (slots are taken in order, so that is the lowest
+        free one unless another process takes it first), then walks up on each collision.
+        """
+        taken = self._slots.count_documents({"client_id": self.client_id, "minute": minute})
+        for slot in range(taken, self.cap):
+            document = {
+                "_id": f"{self.client_id}|{minute}|{slot}",
+                "client_id": self.client_id,
+                "minute": minute,
+                "slot": slot,
+                "priority": self.priority,
+            }
+            try:
+                self._slots.insert_one(document)
+            except DuplicateKeyError:
+                continue
+            if slot == 0:
+                self._slots.delete_many(
+                    {"client_id": self.client_id, "minute": {"$lt": minute - KEEP_MINUTES}}
+                )
+            return True
+        return False

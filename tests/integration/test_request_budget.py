@@ -7,6 +7,7 @@ watch a request wait for the next one without waiting itself.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -60,8 +61,19 @@ def _budget(
 
 
 def _buckets(mongo_client: MongoClient[dict[str, Any]], names: DbNames) -> dict[int, dict]:
-    found = mongo_client[names.raw][BUDGET_COLLECTION].find({}, {"_id": 0, "client_id": 0})
-    return {doc["minute"] - MINUTE: doc for doc in found}
+    """Slots taken per minute (counted from MINUTE): in all and per priority."""
+    buckets: dict[int, dict[str, int]] = {}
+    for slot in mongo_client[names.raw][BUDGET_COLLECTION].find({"client_id": CLIENT_ID}):
+        bucket = buckets.setdefault(slot["minute"] - MINUTE, {"used": 0})
+        bucket["used"] += 1
+        name = f"used_{slot['priority']}"
+        bucket[name] = bucket.get(name, 0) + 1
+    return buckets
+
+
+def _slot_numbers(mongo_client: MongoClient[dict[str, Any]], names: DbNames) -> list[int]:
+    slots = mongo_client[names.raw][BUDGET_COLLECTION].find({"minute": MINUTE})
+    return sorted(slot["slot"] for slot in slots)
 
 
 def test_budget_dimensions_share_used_up_next_request_waits_for_next_minute(
@@ -79,8 +91,8 @@ def test_budget_dimensions_share_used_up_next_request_waits_for_next_minute(
     assert budget.waits == 1
     assert len(clock.waits) == 1 and 50.05 <= clock.waits[0] <= 51.0
     assert _buckets(mongo_client, fresh_db_names) == {
-        0: {"minute": MINUTE, "used": 4, "used_dimensions": 4},
-        1: {"minute": MINUTE + 1, "used": 1, "used_dimensions": 1},
+        0: {"used": 4, "used_dimensions": 4},
+        1: {"used": 1, "used_dimensions": 1},
     }
 
 
@@ -105,13 +117,49 @@ def test_budget_higher_priorities_keep_headroom_above_lower_ones(
     assert clock.waits == []
     assert _buckets(mongo_client, fresh_db_names) == {
         0: {
-            "minute": MINUTE,
             "used": 10,
             "used_dimensions": 4,
             "used_window": 4,
             "used_open_conversations": 2,
         }
     }
+
+
+class MinuteFullError(Exception):
+    """Raised by `sleep`: the thread found its share used up and would wait."""
+
+
+def test_budget_processes_taking_slots_at_once_never_exceed_the_share(
+    mongo_uri: str, mongo_client: MongoClient[dict[str, Any]], fresh_db_names: DbNames
+) -> None:
+    """Four processes' worth of budgets, five requests each, against a window share of 8."""
+    target = BudgetTarget(Secret(mongo_uri), fresh_db_names.raw, 10)
+    sent: list[int] = []
+    start = threading.Barrier(4)
+
+    def stop(_seconds: float) -> None:
+        raise MinuteFullError
+
+    def spend() -> None:
+        budget = RequestBudget(target, CLIENT_ID, WINDOW, clock=lambda: T0, sleep=stop)
+        try:
+            start.wait()
+            for _ in range(5):
+                budget.take()
+                sent.append(1)
+        except MinuteFullError:
+            pass
+        finally:
+            budget.close()
+
+    threads = [threading.Thread(target=spend) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(sent) == 8
+    assert _slot_numbers(mongo_client, fresh_db_names) == list(range(8))
 
 
 @pytest.fixture
@@ -153,6 +201,6 @@ def test_budget_client_listing_every_api_request_counted_once_in_shared_minutes(
     assert api_requests == len(users) == 30
     assert client.stats.budget_waits == 1
     assert _buckets(mongo_client, fresh_db_names) == {
-        0: {"minute": MINUTE, "used": 17, "used_window": 17},
-        1: {"minute": MINUTE + 1, "used": 13, "used_window": 13},
+        0: {"used": 17, "used_window": 17},
+        1: {"used": 13, "used_window": 13},
     }
