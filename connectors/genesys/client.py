@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from app.config import GenesysSettings
-from app.errors import FatalApiError, RetriableApiError
+from app.errors import FatalApiError, PagingCapError, RetriableApiError
 from connectors.genesys.budget import RequestBudget
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,15 @@ class RequestStats:
     splits: int = 0
     # Times a request waited for the next minute of the shared budget (budget.py).
     budget_waits: int = 0
+    # The `total` every page of the last listing reported; None when pages disagreed (an
+    # entity was added or deleted while paging) or did not say.
+    listed_total: int | None = None
     last_date: datetime | None = field(default=None)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | None]:
         """The counters as a plain dict (without the last `Date` header)."""
         return {
+            "listed_total": self.listed_total,
             "requests": self.requests,
             "pages": self.pages,
             "retries": self.retries,
@@ -288,7 +292,7 @@ class GenesysClient:
         if total_hits > self.settings.max_results * SPLIT_ABOVE_SHARE:
             span = interval_end - interval_start
             if span < 2 * MIN_SPLIT_SPAN:
-                raise FatalApiError(
+                raise PagingCapError(
                     f"details query {interval} reports {total_hits} conversations, too many to "
                     f"page through under the cap of {self.settings.max_results}; raise "
                     "GENESYS_MAX_RESULTS if the organisation's cap is higher"
@@ -338,17 +342,28 @@ class GenesysClient:
     def list_entities(
         self, path: str, params: dict[str, Any] | None = None, page_size: int = 100
     ) -> Iterator[dict[str, Any]]:
-        """Yield every entity of a page-number listing such as `/api/v2/users`."""
+        """Yield every entity of a page-number listing such as `/api/v2/users`.
+
+        Afterwards `stats.listed_total` says how many entities the listing held, if every page
+        agreed: the curate step trusts a listing to flag absent members only when it landed
+        exactly that many (an entity deleted or renamed while paging can shift another one
+        past a page boundary).
+        """
+        totals: set[object] = set()
+        self.stats.listed_total = None
         page_number = 1
         while True:
             query = {**(params or {}), "pageSize": page_size, "pageNumber": page_number}
             page = self.request("GET", path, params=query)
             self.stats.pages += 1
+            totals.add(page.get("total"))
             yield from page.get("entities") or []
             page_count = int(page.get("pageCount") or 0)
             if page_number >= page_count or not page.get("entities"):
-                return
+                break
             page_number += 1
+        total = totals.pop() if len(totals) == 1 else None
+        self.stats.listed_total = total if isinstance(total, int) else None
 
 
 def _iso(instant: datetime) -> str:

@@ -90,8 +90,11 @@ def complete_listings(store: RawStore, after: int, upto: int) -> list[CompleteLi
     before its last payloads are upserted, and a re-run of a failed batch may not list again
     (jobs/capture.py, connectors/genesys/source.py). So a listing counts as complete only when
     the batch's marker, written by the run that completed the batch, counts as many records of
-    the endpoint as the control record: that run then landed the listing. An empty listing
-    leaves no count to compare and is never taken as complete.
+    the endpoint as the control record: that run then landed the listing. The control record
+    must also count as many records as the `total` every page of the listing reported
+    (`listed_total`): a listing whose pages disagreed, or that returned more or fewer entities
+    than it said it held, may have skipped one across a page boundary. An empty listing leaves
+    no count to compare and is never taken as complete.
     """
     try:
         markers = store.db[MARKERS].find(
@@ -107,7 +110,8 @@ def complete_listings(store: RawStore, after: int, upto: int) -> list[CompleteLi
     found = []
     for control in controls:
         endpoint, land_seq, records = vouched[control["_id"]]
-        if (control.get("endpoint"), control.get("records")) == (endpoint, records):
+        whole = control.get("listed_total", records) == records  # absent: captured before it
+        if (control.get("endpoint"), control.get("records")) == (endpoint, records) and whole:
             fetched_at = format_instant(control["recorded_at"])
             found.append(CompleteListing(control["_id"], endpoint, land_seq, fetched_at))
     return sorted(found, key=lambda listing: (listing.fetched_at, listing.control_id))

@@ -88,12 +88,15 @@ class CaptureLanding:
         listings: Listings,
         calls: list[dict[str, Any]] | None = None,
         unvouched: Listings | None = None,
+        disagreeing: Listings | None = None,
     ) -> None:
         """Land batch number `landing` with its listings and calls, and mark it complete.
 
         `unvouched` listings are landed by a run that failed: their payloads are stored under
         the landing, but the run that completed the batch did not list them again, so neither
-        a control record nor the marker counts them.
+        a control record nor the marker counts them. `disagreeing` listings are landed whole,
+        but their pages reported different totals (an entity deleted while paging), so their
+        control record's `listed_total` is null.
         """
         batch_key = BATCH_KEYS[landing]
         window = {"batch_key": batch_key, "window_start": CALL_START, "window_end": batch_key}
@@ -102,7 +105,8 @@ class CaptureLanding:
             self._row("conversations", call["conversationId"], call, window, fetched)
             for call in calls or []
         ]
-        for endpoint, entities in listings.items():
+        disagreeing = disagreeing or {}
+        for endpoint, entities in {**listings, **disagreeing}.items():
             rows += [self._row(endpoint, e["id"], e, window, fetched) for e in entities]
             # A listing partition's interval is its batch's window (source.partitions).
             control = {
@@ -110,6 +114,7 @@ class CaptureLanding:
                 "interval_start": CALL_START,
                 "interval_end": batch_key,
                 "records": len(entities),
+                "listed_total": None if endpoint in disagreeing else len(entities),
             }
             rows.append(self._row(CONTROL_ENDPOINT, None, control, window, fetched))
         raw = RawStore(self.uri, self.database)
@@ -198,10 +203,11 @@ def story(spark: Any, mongo_uri: str, mongo_client: MongoClient[Any]) -> Iterato
         _curate(spark, mongo_uri, raw_db, dwh_db, 1, 2)
         snapshots["second"] = _snapshot(mongo_client, dwh_db)
 
+        # The skills listing lacks s-1, but its pages disagreed on the total: it proves nothing.
         landing.batch(3, {
             "queues": [_queue("q-1", "Sales"), _queue("q-2", "Support")],
             "wrapup_codes": [_named("w-2")],
-        })  # fmt: skip
+        }, disagreeing={"skills": [_named("s-2")]})  # fmt: skip
         _curate(spark, mongo_uri, raw_db, dwh_db, 2, 3)
         snapshots["third"] = _snapshot(mongo_client, dwh_db)
 
@@ -264,6 +270,16 @@ def test_removed_members_user_listed_as_deleted_stays_in_source(story: dict[str,
 
 def test_removed_members_unvouched_listing_flags_nothing(story: dict[str, Any]) -> None:
     assert _states(story["second"], "dim_skill") == {
+        "s-1": (True, None),
+        "s-2": (True, None),
+        "unknown": (None, None),
+    }
+
+
+def test_removed_members_listing_whose_pages_disagreed_on_total_flags_nothing(
+    story: dict[str, Any],
+) -> None:
+    assert _states(story["third"], "dim_skill") == {
         "s-1": (True, None),
         "s-2": (True, None),
         "unknown": (None, None),
