@@ -5,6 +5,7 @@
     ├── ApiError             the Genesys Cloud API answered badly
     │   ├── RetriableApiError  throttled, unavailable or timed out: retry later, the batch fails
     │   └── FatalApiError      refused (bad request, credentials, permissions): a person must act
+    │       └── PagingCapError   an interval holds more than one query may page through
     ├── BadRecordError       one payload cannot be curated: quarantine it with the reason
     ├── DataQualityError     a `stop` data-quality rule failed: the curate batch fails
     └── SinkError            MongoDB refused a write: the batch fails and is retried on restart
@@ -43,6 +44,10 @@ class RetriableApiError(ApiError):
 
 class FatalApiError(ApiError):
     """A refusal that retrying cannot fix: 400, 403, 404, or credentials that do not work."""
+
+
+class PagingCapError(FatalApiError):
+    """An interval too short to split still reports more conversations than the paging cap."""
 
 
 class BadRecordError(EtlError):

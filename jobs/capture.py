@@ -153,6 +153,8 @@ def capture_summary(
         name = str(stats.get("capture_pass") or default_pass)
         entry = passes.setdefault(name, {"partitions": 0, **dict.fromkeys(PASS_COUNTERS, 0)})
         entry["partitions"] += 1
+        if stats.get("incomplete"):
+            entry["incomplete"] = entry.get("incomplete", 0) + 1
         for counter in PASS_COUNTERS:
             entry[counter] += int(stats.get(counter) or 0)
             totals[counter] += int(stats.get(counter) or 0)

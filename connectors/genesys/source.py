@@ -25,7 +25,7 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPart
 from pyspark.sql.types import StringType, StructField, StructType
 
 from app.config import GenesysSettings, Secret, parse_instant, raw_uri_from_environment
-from app.errors import ConfigError
+from app.errors import ConfigError, PagingCapError
 from connectors.genesys import budget
 from connectors.genesys.budget import BudgetTarget, RequestBudget
 from connectors.genesys.client import GenesysClient
@@ -302,7 +302,8 @@ class GenesysStreamReader(DataSourceStreamReader):
         """Executor: call the API for one partition and yield its payloads as JSON text.
 
         Errors are not swallowed: a failing API fails the batch, and the restarted query
-        re-plans the same window, so nothing is skipped.
+        re-plans the same window, so nothing is skipped. The one exception is a sweep interval
+        beyond the paging cap, which its control row records as `incomplete`.
         """
         client = self._new_client(partition.capture_pass)
         began = time.monotonic()
@@ -324,9 +325,19 @@ class GenesysStreamReader(DataSourceStreamReader):
             records = client.list_entities(path, params, page_size=100)
             id_field = "id"
         count = 0
-        for record in records:
-            count += 1
-            yield self._row(partition, record.get(id_field), json.dumps(record), client)
+        incomplete = None
+        try:
+            for record in records:
+                count += 1
+                yield self._row(partition, record.get(id_field), json.dumps(record), client)
+        except PagingCapError as error:
+            if partition.capture_pass != SWEEP_PASS:
+                raise
+            # A sweep re-reads what windows and the watchlist mostly have: an interval the
+            # paging cap forbids (a day with thousands of conversations still open at its end)
+            # must not stop the capture for good. It stays on record in the control row.
+            incomplete = str(error)
+            log.error("sweep partition %s incomplete: %s", partition.interval_start, error)
         control = {
             "endpoint": partition.endpoint,
             "capture_pass": partition.capture_pass,
@@ -335,6 +346,7 @@ class GenesysStreamReader(DataSourceStreamReader):
             "records": count,
             "duration_ms": int((time.monotonic() - began) * 1000),
             **client.stats.as_dict(),
+            **({"incomplete": incomplete} if incomplete else {}),
         }
         log.info("captured %s %s: %s", partition.endpoint, partition.interval_start, control)
         yield self._row(partition, None, json.dumps(control), client, endpoint=CONTROL)

@@ -334,8 +334,14 @@ class RawStore:
     def _new_sweep_versions(
         self, rows: Iterable[dict[str, Any]], counts: Counter[str]
     ) -> Iterator[dict[str, Any]]:
-        """The rows, less the sweep's rows whose raw version exists (looked up by chunks)."""
+        """The rows, less the sweep's rows whose raw version a complete landing stored (looked
+        up by chunks).
+
+        A version stored only by a failed run of a batch is landed again: its `landed_seq` must
+        name the run that completes the batch, whose watchlist follows what that landing holds.
+        """
         chunk: list[tuple[str, dict[str, Any]]] = []
+        completed: list[int] = []  # the newest complete landing, read at the first sweep row
         for row in rows:
             if row.get("capture_pass") != SWEEP_PASS:
                 yield row
@@ -345,23 +351,26 @@ class RawStore:
             except ValueError:
                 yield row  # not JSON: the normal path lands it (or fails) as it would any row
                 continue
+            if not completed:
+                latest = self.latest_landing()
+                completed.append(latest[0] if latest else 0)
             chunk.append((raw_id, row))
             if len(chunk) >= READ_CHUNK:
-                yield from self._unknown_versions(chunk, counts)
+                yield from self._unknown_versions(chunk, counts, completed[0])
                 chunk = []
-        yield from self._unknown_versions(chunk, counts)
+        if chunk:
+            yield from self._unknown_versions(chunk, counts, completed[0])
 
     def _unknown_versions(
-        self, chunk: list[tuple[str, dict[str, Any]]], counts: Counter[str]
+        self, chunk: list[tuple[str, dict[str, Any]]], counts: Counter[str], completed: int
     ) -> Iterator[dict[str, Any]]:
         by_endpoint: dict[str, list[str]] = {}
         for raw_id, row in chunk:
             by_endpoint.setdefault(row["endpoint"], []).append(raw_id)
         stored: set[str] = set()
         for endpoint, ids in by_endpoint.items():
-            stored |= {
-                doc["_id"] for doc in self.db[endpoint].find({"_id": {"$in": ids}}, {"_id": 1})
-            }
+            found = self.db[endpoint].find({"_id": {"$in": ids}}, {"_id": 1, "landed_seq": 1})
+            stored |= {doc["_id"] for doc in found if doc.get("landed_seq", 0) <= completed}
         for raw_id, row in chunk:
             if raw_id in stored:
                 counts["sweep_unchanged"] += 1

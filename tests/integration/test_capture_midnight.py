@@ -115,7 +115,9 @@ def test_sweep_finds_call_first_indexed_after_midnight_that_no_window_found(
             rows = [row for row in _poll(reader, end) if row["endpoint"] == "conversations"]
             for row in rows:
                 seen[row["capture_pass"]].add(row["entity_id"])
-            landed[format_instant(end)] = dict(store.land(rows, land_seq=len(landed) + 1))
+            seq = len(landed) + 1
+            landed[format_instant(end)] = counts = dict(store.land(rows, land_seq=seq))
+            store.mark_complete(format_instant(end), seq, counts, {"partitions": 1})
             end += TRIGGER
     finally:
         store.close()
@@ -185,7 +187,8 @@ def test_conversation_reopened_after_sweep_horizon_left_its_start_day_found_by_d
             ):
                 _set_clock(sim, hour)
                 rows = [row for row in _poll(reader, hour) if row["endpoint"] == "conversations"]
-                store.land(rows, land_seq=seq + 1)
+                counts = store.land(rows, land_seq=seq + 1)
+                store.mark_complete(format_instant(hour), seq + 1, dict(counts), {"partitions": 1})
     finally:
         store.close()
 
@@ -234,7 +237,9 @@ def live_midnight_run(
             )
             stop = threading.Event()
             driver = threading.Thread(
-                target=_drive_clock, args=(spark, simulator, run.end, stop), daemon=True
+                target=_drive_clock,
+                args=(spark, simulator, run.end, stop, client[run.raw_database]),
+                daemon=True,
             )
             driver.start()
             try:
@@ -255,16 +260,23 @@ def live_midnight_run(
         client.close()
 
 
-def _drive_clock(spark: Any, sim: RunningSimulator, end: datetime, stop: threading.Event) -> None:
+def _drive_clock(
+    spark: Any, sim: RunningSimulator, end: datetime, stop: threading.Event, raw: Any
+) -> None:
     """Hold the clock until both queries run (Spark's start-up takes a varying while), then
-    move it 10 virtual seconds every half real second: with 2 s triggers, each poll covers
-    about 40 virtual seconds, so the 5-minute call is polled live several times."""
+    move it 20 virtual seconds at a time, and again only once the capture has landed a batch
+    that ends there: the call is polled live before midnight however slow the machine is."""
     while len(spark.streams.active) < 2 and not stop.is_set():
         time.sleep(0.2)
     now = datetime(2026, 12, 1, 23, 57, tzinfo=UTC)
-    while now < end and not stop.wait(0.5):
-        now += timedelta(seconds=10)
-        _set_clock(sim, min(now, end))
+    while now < end and not stop.is_set():
+        now = min(now + timedelta(seconds=20), end)
+        _set_clock(sim, now)
+        reached, deadline = format_instant(now), time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline:
+            if raw.ingest_batches.find_one({"_id": {"$gte": reached}}, {"_id": 1}):
+                break
+            time.sleep(0.2)
 
 
 def test_call_across_midnight_seen_live_ends_final_in_dwh(

@@ -8,6 +8,7 @@ client, hence its own token, and compares server request counts before and after
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterator
@@ -18,8 +19,10 @@ import pytest
 import requests
 
 from app.config import GenesysSettings, Secret
-from app.errors import FatalApiError, RetriableApiError
+from app.errors import FatalApiError, PagingCapError, RetriableApiError
 from connectors.genesys.client import DETAILS_QUERY_PATH, GenesysClient
+from connectors.genesys.source import CapturePartition, GenesysStreamReader
+from connectors.genesys.windows import format_instant
 from simulator.server import RunningSimulator, SimulatorConfig, start_simulator
 from simulator.view import matches_interval, view_at
 
@@ -277,6 +280,45 @@ def test_details_query_total_hits_above_paging_cap_split_until_each_half_fits() 
     assert client.stats.splits >= 1
 
 
+def _one_second_partition(capture_pass: str) -> CapturePartition:
+    """A 1-second interval half an hour before NOW: every conversation active then, about 50,
+    and too short to split."""
+    start = NOW - timedelta(minutes=30)
+    return CapturePartition(
+        "conversations",
+        format_instant(start),
+        format_instant(start + timedelta(seconds=1)),
+        batch_key=format_instant(NOW),
+        window_start=format_instant(NOW - timedelta(minutes=3)),
+        window_end=format_instant(NOW),
+        capture_pass=capture_pass,
+    )
+
+
+def _capped_reader(sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> GenesysStreamReader:
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+    options = {"api_base_url": sim.base_url, "client_id": CLIENT_ID, "max_results": "20"}
+    return GenesysStreamReader(options)
+
+
+def test_sweep_partition_beyond_paging_cap_recorded_incomplete_not_failed(
+    sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = list(_capped_reader(sim, monkeypatch).read(_one_second_partition("sweep")))
+
+    assert [row[0] for row in rows] == ["_control"]
+    control = json.loads(rows[0][2])
+    assert (control["capture_pass"], control["records"], control["pages"]) == ("sweep", 0, 1)
+    assert "too many to page through under the cap of 20" in control["incomplete"]
+
+
+def test_window_partition_beyond_paging_cap_fails_the_batch(
+    sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(PagingCapError, match="under the cap of 20"):
+        list(_capped_reader(sim, monkeypatch).read(_one_second_partition("window")))
+
+
 def test_details_query_interval_sent_in_genesys_format(sim: RunningSimulator) -> None:
     start = datetime(2026, 12, 4, 9, 47, 0, 123_456, tzinfo=UTC)
     end = NOW
@@ -407,9 +449,32 @@ def test_list_entities_users_state_any_pages_until_page_count(sim: RunningSimula
     after = server_counts(sim)
     ids = [user["id"] for user in listed]
     assert len(ids) == len(users)
+    assert client.stats.listed_total == len(users)
     assert set(ids) == {user["id"] for user in users}
     assert deleted <= set(ids)
     assert count_since(before, after, "GET /api/v2/users", 200) == math.ceil(len(users) / 7)
+
+
+def test_list_entities_code_removed_while_paging_listed_total_unknown() -> None:
+    with start_simulator(center_config(org_changes=5), center=None) as running:
+        removal = next(
+            change
+            for change in running.app.org_changes
+            if (change.listing, change.kind) == ("wrapup_codes", "remove")
+        )
+        running.clock.set(removal.at - timedelta(seconds=1))
+        client, _ = make_client(running)
+        whole = list(client.list_entities("/api/v2/routing/wrapupcodes", page_size=2))
+        total_before = client.stats.listed_total
+        pages = client.list_entities("/api/v2/routing/wrapupcodes", page_size=2)
+        first = next(pages)
+        running.clock.set(removal.at)  # the code goes between pages 1 and 2
+        rest = list(pages)
+
+    assert total_before == len(whole) >= 3
+    assert first["id"] == whole[0]["id"]
+    assert len(rest) >= 1
+    assert client.stats.listed_total is None
 
 
 def test_server_now_virtual_clock_instant(sim: RunningSimulator) -> None:

@@ -75,6 +75,34 @@ def test_raw_store_replaying_an_older_batch_keeps_last_seen(store: RawStore) -> 
     )
 
 
+def _swept(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "capture_pass": "sweep"}
+
+
+def test_raw_store_sweep_skips_version_a_complete_landing_stored(store: RawStore) -> None:
+    store.land([_row(ENDED, "B1", "2026-12-04T10:06:00.000Z")], 1)
+    store.mark_complete("B1", 1, {"conversations": 1}, {"partitions": 1})
+
+    counts = store.land([_swept(_row(ENDED, "B2", "2026-12-04T10:30:00.000Z"))], 2)
+
+    assert dict(counts) == {"sweep_unchanged": 1}
+    assert [d["landed_seq"] for d in store.db.conversations.find()] == [1]
+
+
+def test_raw_store_sweep_lands_again_version_only_a_failed_run_stored(store: RawStore) -> None:
+    """Run 1 of batch B2 (landing 2) stored the version and failed before its marker; run 2
+    (landing 3) must land it again, so that the completed landing holds it."""
+    store.land([_row(LIVE, "B1", "2026-12-04T10:02:00.000Z")], 1)
+    store.mark_complete("B1", 1, {"conversations": 1}, {"partitions": 1})
+    store.land([_swept(_row(ENDED, "B2", "2026-12-04T10:30:00.000Z"))], 2)
+
+    counts = store.land([_swept(_row(ENDED, "B2", "2026-12-04T10:31:00.000Z"))], 3)
+
+    assert dict(counts) == {"conversations": 1}
+    ended = store.db.conversations.find_one({"_id": f"c-1:{payload_sha256(ENDED)}"})
+    assert ended is not None and ended["landed_seq"] == 3
+
+
 def test_raw_store_unstorable_keys_are_kept_as_text(store: RawStore) -> None:
     payload = {**LIVE, "attributes": {"a.b": 1, "$weird": 2}}
     store.land([_row(payload, "B1", "2026-12-04T10:02:00.000Z")], 1)
