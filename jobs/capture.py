@@ -98,11 +98,13 @@ def land_raw_batch(
     try:
         window = {"window_start": window_start, "window_end": window_end}
         details: dict[str, Any] = {**window, "partitions": len(controls)}
+        summary = capture_summary(batch_key, window_start, window_end, controls)
         if watch is not None:
             # Fetched records land under this batch's key and window, like the window's own.
             raw_fields = {"batch_key": batch_key, **window}
-            details["watchlist"] = follow_open_conversations(store, watch, land_seq, raw_fields)
-        summary = capture_summary(batch_key, window_start, window_end, controls)
+            details["watchlist"] = follow_open_conversations(
+                store, watch, land_seq, raw_fields, server_now=summary["server_time"]
+            )
         summary.update(
             batch_id=batch_id,
             land_seq=land_seq,

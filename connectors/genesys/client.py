@@ -9,8 +9,10 @@ or an error.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +40,19 @@ SPLIT_ABOVE_SHARE = 0.8
 MIN_SPLIT_SPAN = timedelta(minutes=1)
 # 501 means "not implemented": retrying cannot help (the Genesys CLI makes the same exception).
 NOT_RETRIED_5XX = {501}
+
+
+# Access tokens shared by every client of this process: Spark reuses its Python workers for
+# many partitions, and the driver makes a client per batch; each would otherwise log in once.
+# Keyed by login host, client id and a digest of the secret; the value is (token, expires at).
+_SHARED_TOKENS: dict[tuple[str, str, str], tuple[str, float]] = {}
+_SHARED_TOKENS_LOCK = threading.Lock()
+
+
+def forget_shared_tokens() -> None:
+    """Drop every token this process holds (tests that count logins start from none)."""
+    with _SHARED_TOKENS_LOCK:
+        _SHARED_TOKENS.clear()
 
 
 @dataclass
@@ -91,7 +106,8 @@ class GenesysClient:
     """Talks to one Genesys Cloud org as one OAuth client.
 
     Created on the executor that uses it (it holds a `requests.Session`, which is not meant to
-    travel between processes); its settings are a picklable frozen dataclass. With a `budget`,
+    travel between processes); its settings are a picklable frozen dataclass. Its access token
+    is shared with the process's other clients of the same OAuth client. With a `budget`,
     every API request (retries included) first takes a slot of the application's shared
     per-minute budget; the login host has its own limits and is not counted.
     """
@@ -145,14 +161,32 @@ class GenesysClient:
         self._token = str(body["access_token"])
         self._token_expires_at = time.monotonic() + float(body.get("expires_in", 86400))
         self.stats.token_refreshes += 1
+        with _SHARED_TOKENS_LOCK:
+            _SHARED_TOKENS[self._token_key()] = (self._token, self._token_expires_at)
         log.info("obtained a Genesys access token valid %ss", body.get("expires_in"))
 
+    def _token_key(self) -> tuple[str, str, str]:
+        secret = hashlib.sha256(self.settings.client_secret.reveal().encode()).hexdigest()
+        return (self.settings.login_base_url, self.settings.client_id, secret)
+
     def _bearer(self) -> str:
+        if self._token is None:
+            with _SHARED_TOKENS_LOCK:
+                self._token, self._token_expires_at = _SHARED_TOKENS.get(
+                    self._token_key(), (None, 0.0)
+                )
         if self._token is None or time.monotonic() > (
             self._token_expires_at - TOKEN_RENEW_MARGIN_SECONDS
         ):
             self._fetch_token()
         return f"Bearer {self._token}"
+
+    def _drop_token(self) -> None:
+        """Forget a token the API refused, here and for the process's other clients."""
+        with _SHARED_TOKENS_LOCK:
+            if _SHARED_TOKENS.get(self._token_key(), (None,))[0] == self._token:
+                _SHARED_TOKENS.pop(self._token_key(), None)
+        self._token = None
 
     # -- one request with retries ------------------------------------------------------------
 
@@ -198,7 +232,7 @@ class GenesysClient:
             if status == 401 and not refreshed:
                 # Tokens can be revoked or expire early; one fresh token, then the same request.
                 log.warning("HTTP 401 (%s) on %s %s: renewing the token once", code, method, path)
-                self._token = None
+                self._drop_token()
                 refreshed = True
                 continue
             if status == 429:

@@ -20,7 +20,7 @@ import requests
 
 from app.config import GenesysSettings, Secret
 from app.errors import FatalApiError, PagingCapError, RetriableApiError
-from connectors.genesys.client import DETAILS_QUERY_PATH, GenesysClient
+from connectors.genesys.client import DETAILS_QUERY_PATH, GenesysClient, forget_shared_tokens
 from connectors.genesys.source import CapturePartition, GenesysStreamReader
 from connectors.genesys.windows import format_instant
 from simulator.server import RunningSimulator, SimulatorConfig, start_simulator
@@ -83,6 +83,7 @@ def make_client(
         **overrides,
     )
     sleeps = Sleeps()
+    forget_shared_tokens()  # each test counts its own logins
     return GenesysClient(settings, sleep=sleeps), sleeps
 
 
@@ -127,6 +128,19 @@ def test_token_several_requests_fetched_once(sim: RunningSimulator) -> None:
     assert count_since(before, after, TOKEN_PATH, 200) == 1
     assert count_since(before, after, "GET /api/v2/authorization/divisions", 200) == 4
     assert client.stats.token_refreshes == 1
+
+
+def test_token_two_clients_of_one_process_log_in_once(sim: RunningSimulator) -> None:
+    first, _ = make_client(sim)
+    before = server_counts(sim)
+
+    first.request("GET", "/api/v2/routing/wrapupcodes")
+    second = GenesysClient(first.settings)
+    second.request("GET", "/api/v2/routing/wrapupcodes")
+
+    after = server_counts(sim)
+    assert count_since(before, after, TOKEN_PATH, 200) == 1
+    assert (first.stats.token_refreshes, second.stats.token_refreshes) == (1, 0)
 
 
 def test_token_lifetime_within_renew_margin_renewed_before_each_request() -> None:
