@@ -218,11 +218,10 @@ def _curate(
         store.close()
 
     rejected: list[DataFrame] = []
-    known: dict[str, DataFrame] = {}
+    # Member ids by dimension, on the driver: stored ones, then those written by this batch.
+    # Facts resolve against them as local relations, which Spark broadcasts without a job.
+    member_ids = {spec.collection: set(existing[spec.collection]) for spec in DIMENSIONS}
     for spec in DIMENSIONS:
-        known[spec.collection] = spark.createDataFrame(
-            [(key,) for key in existing[spec.collection]], _IDS
-        )
         if spec.collection not in stored:
             continue
         states = spark.createDataFrame(stored[spec.collection], SOURCE_STATE)
@@ -238,9 +237,13 @@ def _curate(
         write_upserts(written, target.uri, target.database, spec.collection)
         if listing:
             _flag_unlisted(target, spec, rows, states, judged, curated_at, listed[spec.endpoint])
-        # distinct: a member both stored and in this batch must match a fact only once.
-        known[spec.collection] = known[spec.collection].unionByName(rows.select("_id")).distinct()
+        member_ids[spec.collection].update(row["_id"] for row in rows.select("_id").collect())
         rejected.append(frames.rejected)
+    # Each id once: a member both stored and in this batch must match a fact only once.
+    known = {
+        collection: spark.createDataFrame([(key,) for key in sorted(ids)], _IDS)
+        for collection, ids in member_ids.items()
+    }
 
     if counts.get("conversations"):
 

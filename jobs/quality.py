@@ -109,7 +109,8 @@ def dimension_keys_resolve(
 
     Args:
         key_columns: fact key column -> dimension collection, e.g. `{"agent_key": "dim_user"}`.
-        members: dimension collection -> frame of its `_id`s (stored and written this batch).
+        members: dimension collection -> frame of its distinct `_id`s (stored and written
+            this batch).
         severity: `stop` by default: key resolution guarantees it, so a failure is a bug.
     """
 
@@ -117,7 +118,7 @@ def dimension_keys_resolve(
         failing = []
         for index, (column, collection) in enumerate(key_columns.items()):
             found = f"_dq_found_{index}"
-            ids = members[collection].select(F.col("_id").alias(found)).distinct()
+            ids = members[collection].select(F.col("_id").alias(found))
             frame = frame.join(F.broadcast(ids), F.col(column) == F.col(found), "left")
             failing.append(
                 F.col(found).isNull() & (F.col(column).isNull() | (F.col(column) != UNKNOWN_KEY))
