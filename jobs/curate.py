@@ -219,7 +219,7 @@ def _curate(
 
     rejected: list[DataFrame] = []
     # Member ids by dimension, on the driver: stored ones, then those written by this batch.
-    # Facts resolve against them as local relations, which Spark broadcasts without a job.
+    # Kept as sets, the frames facts resolve against need no de-duplicating shuffle in Spark.
     member_ids = {spec.collection: set(existing[spec.collection]) for spec in DIMENSIONS}
     for spec in DIMENSIONS:
         if spec.collection not in stored:
