@@ -95,6 +95,18 @@ def _poll(reader: GenesysStreamReader, end: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def _capture_batch(
+    sim: RunningSimulator, reader: GenesysStreamReader, store: RawStore, end: datetime, seq: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Move the clock to `end`, poll the batch ending there and land its conversations as
+    landing `seq`, complete as jobs/capture.py leaves it; (rows, landing counts)."""
+    _set_clock(sim, end)
+    rows = [row for row in _poll(reader, end) if row["endpoint"] == "conversations"]
+    counts = dict(store.land(rows, land_seq=seq))
+    store.mark_complete(format_instant(end), seq, counts, {"partitions": 1})
+    return rows, counts
+
+
 def test_sweep_finds_call_first_indexed_after_midnight_that_no_window_found(
     lagging_sim: RunningSimulator,
     mongo_uri: str,
@@ -111,13 +123,10 @@ def test_sweep_finds_call_first_indexed_after_midnight_that_no_window_found(
     try:
         end = MIDNIGHT - timedelta(minutes=4)
         while end <= MIDNIGHT + timedelta(minutes=10):
-            _set_clock(lagging_sim, end)
-            rows = [row for row in _poll(reader, end) if row["endpoint"] == "conversations"]
+            rows, counts = _capture_batch(lagging_sim, reader, store, end, len(landed) + 1)
             for row in rows:
                 seen[row["capture_pass"]].add(row["entity_id"])
-            seq = len(landed) + 1
-            landed[format_instant(end)] = counts = dict(store.land(rows, land_seq=seq))
-            store.mark_complete(format_instant(end), seq, counts, {"partitions": 1})
+            landed[format_instant(end)] = counts
             end += TRIGGER
     finally:
         store.close()
@@ -185,10 +194,7 @@ def test_conversation_reopened_after_sweep_horizon_left_its_start_day_found_by_d
                 [datetime(2026, 12, 1, 20, 30, tzinfo=UTC)]
                 + [datetime(2026, 12, 2, h, 0, tzinfo=UTC) for h in (8, 9)]
             ):
-                _set_clock(sim, hour)
-                rows = [row for row in _poll(reader, hour) if row["endpoint"] == "conversations"]
-                counts = store.land(rows, land_seq=seq + 1)
-                store.mark_complete(format_instant(hour), seq + 1, dict(counts), {"partitions": 1})
+                _capture_batch(sim, reader, store, hour, seq + 1)
     finally:
         store.close()
 
