@@ -15,8 +15,6 @@ import gzip
 import hashlib
 import json
 import logging
-import random
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +22,6 @@ from typing import Any
 
 from bson import Binary
 from pymongo import ASCENDING, MongoClient, UpdateOne
-from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.config import parse_instant
@@ -49,8 +46,13 @@ INLINE_PAYLOAD_LIMIT = 4 * 1024 * 1024
 CHUNK_SIZE = 4 * 1024 * 1024
 PAYLOAD_CHUNKS = "payload_chunks"
 RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
-# Entity ids per `$in` query when reading versions back.
+# Entity ids per `$in` query when reading versions back or marking them seen again.
 READ_CHUNK = 500
+# Raw versions per `insert_many`. Inserts are cheap on every server, so larger than
+# WRITE_BATCH_SIZE, which bounds updates; pymongo splits a batch above the message size limit.
+INSERT_BATCH_SIZE = 500
+# MongoDB's code for a duplicate key.
+DUPLICATE_KEY = 11000
 # The TTL index of raw retention, by name, so that it can be changed or dropped again.
 RETENTION_INDEX = "raw_retention_ttl"
 # MongoDB's answers when an index of that name exists with other options.
@@ -85,11 +87,12 @@ def raw_version_id(entity_id: str, payload: Any) -> str:
     return f"{entity_id or 'no-id'}:{payload_sha256(payload)}"
 
 
-def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, UpdateOne]]:
-    """The idempotent upserts of one captured payload row: (collection, update) pairs.
+def raw_documents(row: dict[str, Any], land_seq: int) -> list[tuple[str, dict[str, Any]]]:
+    """The documents one captured payload row stores: (collection, document) pairs, complete as
+    a first sighting would insert them.
 
     Usually one, into the endpoint's collection. A payload too large to store inline also
-    writes its compressed pieces into `payload_chunks`, before the document that names them.
+    stores its compressed pieces into `payload_chunks`, listed before the document naming them.
     """
     text = row["payload"]
     payload = json.loads(text)
@@ -100,13 +103,19 @@ def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, U
     entity_id = row["entity_id"] or ""
     raw_id = raw_version_id(entity_id, payload)
     document: dict[str, Any] = {
+        "_id": raw_id,
         "entity_id": entity_id,
         "endpoint": row["endpoint"],
         "payload_sha256": digest,
         "window_start": row["window_start"],
         "window_end": row["window_end"],
+        "first_seen_at": fetched_at,
+        "ingest_batch": row["batch_key"],
+        "last_seen_at": fetched_at,
+        "last_seen_batch": row["batch_key"],
+        "landed_seq": land_seq,
     }
-    writes: list[tuple[str, UpdateOne]] = []
+    documents: list[tuple[str, dict[str, Any]]] = []
     encoded = text.encode("utf-8")
     bad_key = unstorable_key(payload)
     if len(encoded) > INLINE_PAYLOAD_LIMIT:
@@ -121,8 +130,16 @@ def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, U
                 compressed[at : at + CHUNK_SIZE] for at in range(0, len(compressed), CHUNK_SIZE)
             ]
             document["payload_chunk_count"] = len(pieces)
-            writes += [
-                (PAYLOAD_CHUNKS, _chunk_update(raw_id, number, piece))
+            documents += [
+                (
+                    PAYLOAD_CHUNKS,
+                    {
+                        "_id": f"{raw_id}#{number}",
+                        "raw_id": raw_id,
+                        "n": number,
+                        "data": Binary(piece),
+                    },
+                )
                 for number, piece in enumerate(pieces)
             ]
     elif bad_key is None:
@@ -131,24 +148,8 @@ def raw_document_writes(row: dict[str, Any], land_seq: int) -> list[tuple[str, U
         # Kept as text rather than reshaped: the raw layer never loses or edits a record.
         document["payload_text"] = text
         document["payload_stored_as_text_because"] = f"key {bad_key!r} is not storable"
-    update = UpdateOne(
-        {"_id": raw_id},
-        {
-            "$setOnInsert": document,
-            # $min/$max keep these right when an older batch is replayed after a newer one.
-            "$min": {"first_seen_at": fetched_at, "ingest_batch": row["batch_key"]},
-            "$set": {"landed_seq": land_seq},
-            "$max": {"last_seen_at": fetched_at, "last_seen_batch": row["batch_key"]},
-        },
-        upsert=True,
-    )
-    writes.append((row["endpoint"], update))
-    return writes
-
-
-def _chunk_update(raw_id: str, number: int, piece: bytes) -> UpdateOne:
-    document = {"raw_id": raw_id, "n": number, "data": Binary(piece)}
-    return UpdateOne({"_id": f"{raw_id}#{number}"}, {"$setOnInsert": document}, upsert=True)
+    documents.append((row["endpoint"], document))
+    return documents
 
 
 def control_document(row: dict[str, Any]) -> dict[str, Any]:
@@ -164,42 +165,29 @@ def control_document(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# How often a bulk of upserts is sent again after losing an insert race (see upsert_racing).
-UPSERT_RACE_ATTEMPTS = 8
+def already_stored(error: BulkWriteError) -> list[dict[str, Any]]:
+    """The documents an unordered `insert_many` refused because their `_id` is stored already.
 
-
-def lost_insert_race(error: Exception) -> bool:
-    """Whether a bulk write failed only because another writer inserted the same `_id` first.
-
-    Two capture partitions can return the same conversation (its life overlaps both intervals)
-    and upsert the same raw version at once. MongoDB reports the loser as a duplicate-key write
-    error (11000); FerretDB 1.24 answers with a reply that lacks `nModified`, which pymongo
-    reads as a KeyError.
+    Any other write error is re-raised: only a duplicate `_id` means "seen before".
     """
-    if isinstance(error, KeyError):
-        return error.args == ("nModified",)
-    if isinstance(error, BulkWriteError):
-        write_errors = error.details.get("writeErrors", [])
-        return bool(write_errors) and all(e.get("code") == 11000 for e in write_errors)
-    return False
+    write_errors = error.details.get("writeErrors", [])
+    if not write_errors or any(e.get("code") != DUPLICATE_KEY for e in write_errors):
+        raise error
+    return [e["op"] for e in write_errors]
 
 
-def upsert_racing(collection: Collection[dict[str, Any]], updates: list[UpdateOne]) -> None:
-    """`bulk_write` of raw upserts, sent again when it lost an insert race.
+def sightings(documents: list[dict[str, Any]]) -> dict[tuple[Any, str, int], list[str]]:
+    """Raw versions seen again, grouped by sighting (fetch instant, batch, landing) to `_id`s.
 
-    Every update is idempotent ($setOnInsert, $min, $max, $set of the same values), so sending
-    the whole bulk again is safe; the second time the document exists and the upsert updates it.
+    A capture partition stamps every record of an API page with the same fetch instant, so a
+    landing has a few sightings, and each is one `update_many` instead of one update per
+    version.
     """
-    for attempt in range(1, UPSERT_RACE_ATTEMPTS + 1):
-        try:
-            collection.bulk_write(updates, ordered=False)
-            return
-        except (BulkWriteError, KeyError) as error:
-            if attempt == UPSERT_RACE_ATTEMPTS or not lost_insert_race(error):
-                raise
-            log.info("raw upserts into %s lost an insert race; sending again", collection.name)
-            # Apart from the other writer, or the two race again on its next bulk.
-            time.sleep(random.uniform(0.05, 0.25) * attempt)
+    groups: dict[tuple[Any, str, int], list[str]] = {}
+    for document in documents:
+        key = (document["last_seen_at"], document["last_seen_batch"], document["landed_seq"])
+        groups.setdefault(key, []).append(document["_id"])
+    return groups
 
 
 class RawStore:
@@ -309,7 +297,7 @@ class RawStore:
         re-marking each of them would have the curate query rebuild them all for nothing.
         """
         counts: Counter[str] = Counter()
-        pending: dict[str, list[UpdateOne]] = {}
+        pending: dict[str, list[dict[str, Any]]] = {}
         try:
             for row in self._new_sweep_versions(rows, counts):
                 if row["endpoint"] == CONTROL_ENDPOINT:
@@ -318,18 +306,47 @@ class RawStore:
                         {"_id": document["_id"]}, document, upsert=True
                     )
                     continue
-                writes = raw_document_writes(row, land_seq)
                 counts[row["endpoint"]] += 1
-                for collection, update in writes:
-                    pending.setdefault(collection, []).append(update)
+                for collection, document in raw_documents(row, land_seq):
+                    pending.setdefault(collection, []).append(document)
                     # Pieces first: a document must never name pieces that are not stored.
-                    if collection == PAYLOAD_CHUNKS or len(pending[collection]) >= WRITE_BATCH_SIZE:
-                        upsert_racing(self.db[collection], pending.pop(collection))
-            for endpoint, updates in pending.items():
-                upsert_racing(self.db[endpoint], updates)
-        except (PyMongoError, KeyError) as error:
+                    if (
+                        collection == PAYLOAD_CHUNKS
+                        or len(pending[collection]) >= INSERT_BATCH_SIZE
+                    ):
+                        self._store(collection, pending.pop(collection))
+            for collection, documents in pending.items():
+                self._store(collection, documents)
+        except PyMongoError as error:
             raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
         return counts
+
+    def _store(self, collection: str, documents: list[dict[str, Any]]) -> None:
+        """Insert new versions; for versions stored already, record the sighting.
+
+        Inserting first is what makes landing cheap: most versions of a window are new, an
+        insert needs no lookup, and a version another writer stored a moment before (two
+        partitions returning the same conversation) simply comes back as a duplicate. A
+        sighting moves `last_seen_*` forward and `first_seen_*` back ($max/$min keep them right
+        when an older batch is replayed after a newer one) and marks the version landed again.
+        """
+        try:
+            self.db[collection].insert_many(documents, ordered=False)
+            return
+        except BulkWriteError as error:
+            seen_again = already_stored(error)
+        if collection == PAYLOAD_CHUNKS:
+            return  # a piece's `_id` names its version and place: stored means identical
+        for (seen_at, batch_key, land_seq), ids in sightings(seen_again).items():
+            for first in range(0, len(ids), READ_CHUNK):
+                self.db[collection].update_many(
+                    {"_id": {"$in": ids[first : first + READ_CHUNK]}},
+                    {
+                        "$min": {"first_seen_at": seen_at, "ingest_batch": batch_key},
+                        "$max": {"last_seen_at": seen_at, "last_seen_batch": batch_key},
+                        "$set": {"landed_seq": land_seq},
+                    },
+                )
 
     def _new_sweep_versions(
         self, rows: Iterable[dict[str, Any]], counts: Counter[str]

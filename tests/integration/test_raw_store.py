@@ -75,6 +75,39 @@ def test_raw_store_replaying_an_older_batch_keeps_last_seen(store: RawStore) -> 
     )
 
 
+def test_raw_store_landing_mixing_new_and_seen_versions_records_each_sighting(
+    store: RawStore,
+) -> None:
+    """New versions are inserted, versions stored before get their own page's sighting: two
+    pages fetched at different instants land together with one version new on each."""
+    old = {n: {**ENDED, "conversationId": f"c-{n}"} for n in (1, 2)}
+    store.land([_row(old[n], "B1", "2026-12-04T10:02:00.000Z", f"c-{n}") for n in (1, 2)], 1)
+    second = [
+        _row(old[1], "B2", "2026-12-04T10:04:00.000Z", "c-1"),
+        _row({**ENDED, "conversationId": "c-3"}, "B2", "2026-12-04T10:04:00.000Z", "c-3"),
+        _row(old[2], "B2", "2026-12-04T10:04:07.000Z", "c-2"),
+        _row({**ENDED, "conversationId": "c-4"}, "B2", "2026-12-04T10:04:07.000Z", "c-4"),
+    ]
+    counts = store.land(second, 2)
+    found = {
+        d["entity_id"]: (
+            d["ingest_batch"],
+            d["first_seen_at"].isoformat(),
+            d["last_seen_batch"],
+            d["last_seen_at"].isoformat(),
+            d["landed_seq"],
+        )
+        for d in store.db.conversations.find()
+    }
+    assert counts == Counter({"conversations": 4})
+    assert found == {
+        "c-1": ("B1", "2026-12-04T10:02:00+00:00", "B2", "2026-12-04T10:04:00+00:00", 2),
+        "c-2": ("B1", "2026-12-04T10:02:00+00:00", "B2", "2026-12-04T10:04:07+00:00", 2),
+        "c-3": ("B2", "2026-12-04T10:04:00+00:00", "B2", "2026-12-04T10:04:00+00:00", 2),
+        "c-4": ("B2", "2026-12-04T10:04:07+00:00", "B2", "2026-12-04T10:04:07+00:00", 2),
+    }
+
+
 def _swept(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "capture_pass": "sweep"}
 
@@ -158,8 +191,8 @@ def test_raw_store_replaying_an_older_batch_moves_first_seen_back(store: RawStor
 def test_raw_store_two_writers_landing_same_payloads_at_once_each_version_once(
     mongo_uri: str, fresh_db_names: DbNames
 ) -> None:
-    """Two capture partitions may return the same conversations and upsert them at the same
-    time; the loser of an insert race sends its upserts again instead of failing the batch."""
+    """Two capture partitions may return the same conversations and land them at the same
+    time; the loser of an insert race records a sighting instead of failing the batch."""
     rows = [
         _row({**ENDED, "conversationId": f"c-{n}"}, "2026-12-04T10:02:00.000Z",
              "2026-12-04T10:02:01.000Z", entity=f"c-{n}")
