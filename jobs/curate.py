@@ -18,7 +18,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from app.config import PrivacySettings
-from connectors.mongo.dwh_store import QUARANTINE, DwhStore, write_updates, write_upserts
+from connectors.mongo.dwh_store import (
+    QUARANTINE,
+    DwhStore,
+    write_changes,
+    write_updates,
+    write_upserts,
+)
 from connectors.mongo.raw_source import BATCH_MARKER, CONTROL_ROWS, LISTED, LISTING
 from jobs.quality import (
     VERSIONS_ACCOUNTED,
@@ -234,7 +240,7 @@ def _curate(
         listing = spec.endpoint in listed
         judged = _judged(spec, versions, rows, states, persisted) if listing else states
         written = _audited(with_source_state(rows, judged), curated_at)
-        write_upserts(written, target.uri, target.database, spec.collection)
+        _write_changes(written, target, spec.collection)
         if listing:
             _flag_unlisted(target, spec, rows, states, judged, curated_at, listed[spec.endpoint])
         member_ids[spec.collection].update(row["_id"] for row in rows.select("_id").collect())
@@ -258,7 +264,7 @@ def _curate(
             fact_call, _call_rules(known), "fact_call", quality, persisted
         )
         quality.note_written("conversations", fact_call, calls.keyed, dropped)
-        write_upserts(_audited(fact_call, curated_at), target.uri, target.database, "fact_call")
+        _write_changes(_audited(fact_call, curated_at), target, "fact_call")
         fact_skill = resolve_references(calls.call_skills, SKILL_REFERENCES, known)
         # A call that went to quarantine takes its skill rows with it.
         gone = dropped.select(F.col("_id").alias("conversation_id"))
@@ -272,15 +278,18 @@ def _curate(
         quality.rejected.append(
             calls.keyed.drop("key").join(dropped_skills.select("raw_id", "reason"), "raw_id")
         )
-        write_upserts(
-            _audited(fact_skill, curated_at), target.uri, target.database, "fact_call_skill"
-        )
+        _write_changes(_audited(fact_skill, curated_at), target, "fact_call_skill")
         rejected.append(calls.rejected)
     rejected.extend(quality.rejected)
     if rejected:
         quality.quarantined = _quarantine(target, rejected, curated_at, persisted)
     if any(counts.get(spec.endpoint) for spec in DIMENSIONS):
         _correct_late_members(target, curated_at)
+
+
+def _write_changes(frame: DataFrame, target: DwhTarget, collection: str) -> None:
+    written = write_changes(frame, target.uri, target.database, collection)
+    log.info("%s: %s", collection, written)
 
 
 def _correct_late_members(target: DwhTarget, curated_at: datetime) -> None:

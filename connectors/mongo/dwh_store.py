@@ -1,19 +1,24 @@
-"""The DWH layer: star-schema collections upserted through the MongoDB Spark Connector.
+"""The DWH layer: star-schema collections written through the MongoDB Spark Connector.
 
-Every document has a deterministic `_id` (the business key), and writes replace by `_id` with
-upsert, so a replayed batch rewrites the same documents instead of adding any. Indexes, unknown
-members and system wrap-up codes are set up once at start with pymongo.
+Every document has a deterministic `_id` (the business key) and carries the SHA-256 of its
+content (`etl_content_sha256`, every field but the write stamps). A write inserts documents the
+collection lacks, replaces those whose content changed and leaves the rest alone, so a replayed
+batch adds nothing, re-curating an unchanged conversation costs no write, and
+`etl_last_updated_at` says when the content last changed. Indexes, unknown members and system
+wrap-up codes are set up once at start with pymongo.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.errors import PyMongoError
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from app.errors import SinkError
 from connectors.mongo import WRITE_BATCH_SIZE
@@ -39,6 +44,55 @@ SECONDARY_INDEXES: dict[str, list[str]] = {
     QUARANTINE: ["curate_batch", "endpoint"],
 }
 
+# The SHA-256 of a document's content, compared before writing it again.
+CONTENT_HASH = "etl_content_sha256"
+# Audit fields that say when and by which batch a document was written: not content.
+WRITE_STAMPS = ("etl_last_updated_at", "etl_batch")
+# `_id`s per `$in` query when reading stored content hashes.
+HASH_READ_CHUNK = 500
+
+
+def write_changes(frame: DataFrame, uri: str, database: str, collection: str) -> dict[str, int]:
+    """Insert the rows of `frame` that `collection` lacks and replace those whose content
+    changed (connector writes); rows whose content is stored already are not written.
+
+    Returns how many documents were inserted, replaced and left unchanged.
+
+    Raises:
+        SinkError: reading the stored hashes or a connector write failed; the batch fails and
+            is redone on restart, when what this one wrote counts as stored.
+    """
+    content = sorted(c for c in frame.columns if c not in (*WRITE_STAMPS, CONTENT_HASH))
+    hashed = frame.withColumn(CONTENT_HASH, F.sha2(F.to_json(F.struct(*content)), 256)).persist()
+    try:
+        rows = hashed.select("_id", CONTENT_HASH).collect()
+        computed = {row["_id"]: row[CONTENT_HASH] for row in rows}
+        store = DwhStore(uri, database)
+        try:
+            stored = store.content_hashes(collection, list(computed))
+        finally:
+            store.close()
+        new = [key for key in computed if key not in stored]
+        changed = [key for key in computed if key in stored and stored[key] != computed[key]]
+        if len(rows) > len(computed):
+            # Duplicate keys should have gone to quarantine; if one slips through, replacing
+            # keeps the batch alive where inserting it twice would fail it on every retry.
+            doubled = {key for key, n in Counter(row["_id"] for row in rows).items() if n > 1}
+            new = [key for key in new if key not in doubled]
+            changed = sorted(set(changed) | doubled)
+        # Inserts need no lookup on any server; FerretDB scans the collection per replace.
+        for ids, operation in ((new, "insert"), (changed, "replace")):
+            if ids:
+                subset = hashed.filter(F.col("_id").isin(ids))
+                _write(subset, uri, database, collection, operation=operation, upsert=True)
+    finally:
+        hashed.unpersist()
+    return {
+        "inserted": len(new),
+        "replaced": len(changed),
+        "unchanged": len(computed) - len(new) - len(changed),
+    }
+
 
 def write_upserts(frame: DataFrame, uri: str, database: str, collection: str) -> None:
     """Replace-or-insert every row of `frame` into `collection` by `_id` (connector write).
@@ -53,10 +107,14 @@ def write_updates(frame: DataFrame, uri: str, database: str, collection: str) ->
     """Set the columns of `frame` on the documents of `collection` with its `_id`s, leaving
     their other fields as they are; an `_id` the collection lacks is skipped, not inserted.
 
+    The content hash is cleared: the documents no longer hold what it was computed from, and
+    the next `write_changes` of them must write.
+
     Raises:
         SinkError: the connector failed; the batch fails and is redone on restart.
     """
-    _write(frame, uri, database, collection, operation="update", upsert=False)
+    cleared = frame.withColumn(CONTENT_HASH, F.lit(None).cast("string"))
+    _write(cleared, uri, database, collection, operation="update", upsert=False)
 
 
 def _write(
@@ -133,6 +191,22 @@ class DwhStore:
         """The `_id`s of a dimension, for resolving fact references to known members."""
         return [str(doc["_id"]) for doc in self.db[collection].find({}, {"_id": 1})]
 
+    def content_hashes(self, collection: str, ids: list[str]) -> dict[str, str | None]:
+        """The stored content hash of each of `ids` that `collection` holds (None if unknown).
+
+        Raises:
+            SinkError: the server failed.
+        """
+        hashes: dict[str, str | None] = {}
+        try:
+            for first in range(0, len(ids), HASH_READ_CHUNK):
+                chunk = ids[first : first + HASH_READ_CHUNK]
+                for doc in self.db[collection].find({"_id": {"$in": chunk}}, {CONTENT_HASH: 1}):
+                    hashes[str(doc["_id"])] = doc.get(CONTENT_HASH)
+        except PyMongoError as error:
+            raise SinkError(f"cannot read the content hashes of {collection}: {error}") from error
+        return hashes
+
     def source_states(self, collection: str) -> list[tuple[str, bool | None, datetime | None]]:
         """(`_id`, `in_source`, `removed_from_source_at`) of a dimension's members built from a
         listing; the fixed members (unknown, system wrap-up codes) are never judged."""
@@ -170,7 +244,11 @@ class DwhStore:
                         self.db[fact]
                         .update_many(
                             {column: member, key: UNKNOWN_KEY},
-                            {"$set": {key: member, "etl_last_updated_at": corrected_at}},
+                            {
+                                "$set": {key: member, "etl_last_updated_at": corrected_at},
+                                # Content changed here, not by write_changes: rewrite next time.
+                                "$unset": {CONTENT_HASH: ""},
+                            },
                         )
                         .modified_count
                     )
