@@ -27,7 +27,7 @@ from bench.spark_run import ChildResult, run_child
 from bench.stats import ratio
 from connectors.genesys.windows import format_instant
 from connectors.mongo import WRITE_BATCH_SIZE
-from connectors.mongo.raw_store import RawStore
+from connectors.mongo.raw_store import INSERT_BATCH_SIZE, RawStore
 from simulator.generator import ContactCenter, build_contact_center
 from simulator.view import view_at
 
@@ -183,37 +183,43 @@ def replay(uri: str, master: str, work: Path, others: dict[str, int]) -> ChildRe
     return run_child("replay", settings, work / f"{dwh_db}.json", work / f"{dwh_db}.log", others)
 
 
-def write_ceiling(uri: str, source_db: str, target_db: str) -> dict[str, Any]:
-    """Upsert every DWH document of `source_db` into an empty `target_db` with `bulk_write`
-    (replace by `_id`, batches of WRITE_BATCH_SIZE, WRITERS threads); return the timing."""
+def write_ceiling(
+    uri: str, source_db: str, target_db: str, *, insert: bool = False
+) -> dict[str, Any]:
+    """Write every DWH document of `source_db` into an empty `target_db` from WRITERS threads
+    and return the timing: upserts with `bulk_write` (replace by `_id`, batches of
+    WRITE_BATCH_SIZE), the issue's ceiling; or, with `insert`, `insert_many` in batches of
+    INSERT_BATCH_SIZE, what a replay into an empty DWH can do at best."""
     with MongoClient(uri, tz_aware=True) as client:
         documents = [
             (name, doc) for name in DWH_COLLECTIONS for doc in client[source_db][name].find()
         ]
-    batches = [
-        documents[i : i + WRITE_BATCH_SIZE] for i in range(0, len(documents), WRITE_BATCH_SIZE)
-    ]
+    size = INSERT_BATCH_SIZE if insert else WRITE_BATCH_SIZE
+    batches = [documents[i : i + size] for i in range(0, len(documents), size)]
 
     def write_share(writer: int) -> None:
         with MongoClient(uri, tz_aware=True) as client:
             target = client[target_db]
             for batch in batches[writer::WRITERS]:
-                by_collection: dict[str, list[ReplaceOne]] = {}
+                by_collection: dict[str, list[dict[str, Any]]] = {}
                 for name, doc in batch:
-                    by_collection.setdefault(name, []).append(
-                        ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
-                    )
-                for name, operations in by_collection.items():
-                    target[name].bulk_write(operations, ordered=False)
+                    by_collection.setdefault(name, []).append(doc)
+                for name, docs in by_collection.items():
+                    if insert:
+                        target[name].insert_many(docs, ordered=False)
+                    else:
+                        replaces = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs]
+                        target[name].bulk_write(replaces, ordered=False)
 
     began = time.monotonic()
     _in_writers(write_share)
     seconds = time.monotonic() - began
     return {
+        "operation": "insert_many" if insert else "replace_upsert",
         "documents": len(documents),
         "seconds": round(seconds, 1),
         "documents_per_s": round(len(documents) / seconds, 1),
-        "batch_size": WRITE_BATCH_SIZE,
+        "batch_size": size,
         "writers": WRITERS,
     }
 
@@ -231,6 +237,8 @@ def run_replay(plan: ReplayPlan, uri: str, work: Path, mongo_pid: int | None) ->
     one = replay(uri, "local[1]", work, others) if plan.single_core else None
     ceiling = write_ceiling(uri, "bench_replay_dwh_2", "bench_replay_ceiling")
     log.info("replay: write ceiling %s", ceiling)
+    insert_ceiling = write_ceiling(uri, "bench_replay_dwh_2", "bench_replay_inserts", insert=True)
+    log.info("replay: insert ceiling %s", insert_ceiling)
     sample = [r["conversationId"] for r in center.conversations[: plan.naive_conversations]]
     naive_s = naive_replay(uri, RAW_DB, "bench_replay_naive", sample)
     n = landing["conversations"]
@@ -243,6 +251,7 @@ def run_replay(plan: ReplayPlan, uri: str, work: Path, mongo_pid: int | None) ->
         "spark_local2": round(n / two.report["wall_s"], 1),
         "spark_local1": round(n / one.report["wall_s"], 1) if one else None,
         "write_ceiling": round(n / ceiling["seconds"], 1),
+        "insert_ceiling": round(n / insert_ceiling["seconds"], 1),
         "naive": round(len(sample) / naive_s, 1),
     }
     return {
@@ -253,10 +262,12 @@ def run_replay(plan: ReplayPlan, uri: str, work: Path, mongo_pid: int | None) ->
         "conv_per_s": conv_per_s,
         "replay_vs_naive": ratio(conv_per_s["spark_local2"], conv_per_s["naive"]),
         "replay_vs_ceiling": ratio(conv_per_s["spark_local2"], conv_per_s["write_ceiling"]),
+        "replay_vs_insert_ceiling": ratio(conv_per_s["spark_local2"], conv_per_s["insert_ceiling"]),
         "scaling_2_vs_1": ratio(conv_per_s["spark_local2"], conv_per_s["spark_local1"]),
         "local2": _child_json(two),
         "local1": _child_json(one) if one else None,
         "write_ceiling": ceiling,
+        "insert_ceiling": insert_ceiling,
         "naive": {"conversations": len(sample), "seconds": round(naive_s, 1)},
     }
 
