@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -147,10 +147,6 @@ class SimulatorConfig:
             settings.pop("client_divisions")
         settings.update(overrides)
         return cls(client_id, client_secret, start=start, **settings)
-
-    def with_overrides(self, **changes: Any) -> SimulatorConfig:
-        """Return a copy with ``changes`` applied (a thin wrapper over `dataclasses.replace`)."""
-        return replace(self, **changes)
 
     @property
     def late_changes(self) -> LateChanges:
