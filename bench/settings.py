@@ -21,8 +21,9 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     # Freshness: the demo's center (50 agents, more traffic for more samples).
     "FRESH_SEATS": (50, 50),
     "FRESH_CONVERSATIONS_PER_HOUR": (1800.0, 1800.0),
-    # With the demo trigger (10 s) on a real-time clock: windows to capture.
-    "DEMO_WINDOWS": (16, 6),
+    # With the demo trigger (10 s) on a real-time clock: windows to capture. The first curate
+    # batch (cold JVM) takes over 2 minutes; only conversations ending after it count.
+    "DEMO_WINDOWS": (30, 6),
     # With the default 2-minute trigger: the clock runs SPEED times faster, the trigger is
     # 120 / SPEED real seconds, which must stay above capture + curate of one window.
     "SPEED": (2.0, 4.0),

@@ -39,9 +39,11 @@ class RawTarget:
 def _land_partition(
     target: RawTarget, land_seq: int, rows: Iterator[Row]
 ) -> Iterator[tuple[str, Any]]:
-    """Executor: upsert one partition's payloads; report counts and the windows it saw."""
+    """Executor: store one partition's payloads; report counts, the windows it saw and the
+    conversation versions it stored or saw again."""
     store = RawStore(target.uri, target.database)
     windows: set[tuple[str, str, str]] = set()
+    conversations_seen: set[str] = set()
     controls: list[tuple[dict[str, Any], str]] = []
 
     def as_dicts() -> Iterator[dict[str, Any]]:
@@ -52,10 +54,11 @@ def _land_partition(
             yield row.asDict()
 
     try:
-        counts = store.land(as_dicts(), land_seq)
+        counts = store.land(as_dicts(), land_seq, conversations_seen)
     finally:
         store.close()
     yield ("counts", dict(counts))
+    yield ("conversations", sorted(conversations_seen))
     for control in controls:
         yield ("control", control)
     for window in windows:
@@ -80,9 +83,12 @@ def land_raw_batch(
     counts: Counter[str] = Counter()
     windows = set()
     controls: list[tuple[dict[str, Any], str]] = []
+    conversations_seen: set[str] = set()
     for kind, value in reports:
         if kind == "counts":
             counts.update(value)
+        elif kind == "conversations":
+            conversations_seen.update(value)
         elif kind == "control":
             controls.append(value)
         else:
@@ -103,7 +109,12 @@ def land_raw_batch(
             # Fetched records land under this batch's key and window, like the window's own.
             raw_fields = {"batch_key": batch_key, **window}
             details["watchlist"] = follow_open_conversations(
-                store, watch, land_seq, raw_fields, server_now=summary["server_time"]
+                store,
+                watch,
+                land_seq,
+                raw_fields,
+                conversations_seen,
+                server_now=summary["server_time"],
             )
         summary.update(
             batch_id=batch_id,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,21 +83,25 @@ def follow_open_conversations(
     watch: WatchSettings,
     land_seq: int,
     window: dict[str, str],
+    landed_versions: Iterable[str],
     server_now: datetime | None = None,
 ) -> dict[str, int]:
     """Update the watchlist from this landing, fetch the listed conversations the window did
     not bring, land their current records under the same landing; return counts for the log.
 
-    `window` holds the batch's `batch_key`, `window_start` and `window_end` (raw fields).
-    `server_now` is the API clock as the batch's last answer gave it (its `Date` header); the
-    clock is asked for only without it.
+    `landed_versions` are the raw `_id`s of the conversation versions the window's landing
+    stored or saw again (`RawStore.land`'s `conversations_seen`). `window` holds the batch's
+    `batch_key`, `window_start` and `window_end` (raw fields). `server_now` is the API clock
+    as the batch's last answer gave it (its `Date` header); the clock is asked for only
+    without it.
     """
     spend = None
     if watch.budget is not None:
         spend = RequestBudget(watch.budget, watch.genesys.client_id, OPEN_CONVERSATIONS)
     client = GenesysClient(watch.genesys, budget=spend)
     try:
-        return _follow(store, watch, land_seq, window, client, server_now)
+        landed = store.newest_conversations(landed_versions)
+        return _follow(store, watch, land_seq, window, landed, client, server_now)
     finally:
         client.close()
 
@@ -106,11 +111,11 @@ def _follow(
     watch: WatchSettings,
     land_seq: int,
     window: dict[str, str],
+    landed: dict[str, dict[str, Any]],
     client: GenesysClient,
     server_now: datetime | None,
 ) -> dict[str, int]:
     server_now = server_now or client.server_now()
-    landed = store.newest_landed_conversations(land_seq)
     _update(store, landed, server_now, watch.settle)
     due = [id_ for id_ in store.watched_ids(watch.max_per_batch) if id_ not in landed]
     fetched: dict[str, dict[str, Any]] = {}

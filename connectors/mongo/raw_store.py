@@ -17,7 +17,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import Binary
@@ -53,6 +53,9 @@ READ_CHUNK = 500
 INSERT_BATCH_SIZE = 500
 # MongoDB's code for a duplicate key.
 DUPLICATE_KEY = 11000
+# A conversation version seen again moves `last_seen_*` at most this often when nothing else
+# about it changed: retention counts in days, and each sighting written costs an update.
+SIGHTING_REFRESH = timedelta(hours=1)
 # The TTL index of raw retention, by name, so that it can be changed or dropped again.
 RETENTION_INDEX = "raw_retention_ttl"
 # MongoDB's answers when an index of that name exists with other options.
@@ -190,6 +193,32 @@ def sightings(documents: list[dict[str, Any]]) -> dict[tuple[Any, str, int], lis
     return groups
 
 
+def sighting_matters(
+    sighting: dict[str, Any],
+    stored: dict[str, Any],
+    versions: Iterable[dict[str, Any]],
+    completed_seq: int,
+) -> bool:
+    """Whether a conversation version seen again must be recorded (`last_seen_*`, `landed_seq`).
+
+    `stored` is the version as stored, `versions` every stored version of the conversation
+    (`_id`, `last_seen_at`), `completed_seq` the newest complete landing. A version seen again
+    right after its last sighting (the minute two windows overlap, a watchlist fetch of an
+    unchanged conversation) changes nothing the curate step reads, so it is not written, unless
+    - another version was seen after it: the API went back to it, and the curate step breaks
+      ties between equally complete versions by the latest sighting;
+    - only a landing that never completed stored it: this landing must name it;
+    - its last recorded sighting is `SIGHTING_REFRESH` old, or its first one later than this.
+    """
+    if int(stored.get("landed_seq") or 0) > completed_seq:
+        return True
+    seen_at = sighting["last_seen_at"]
+    if seen_at - stored["last_seen_at"] >= SIGHTING_REFRESH or seen_at < stored["first_seen_at"]:
+        return True
+    newest = max(versions, key=lambda version: (version["last_seen_at"], str(version["_id"])))
+    return newest["_id"] != stored["_id"]
+
+
 class RawStore:
     """Reads and writes the raw database; one per process (pymongo clients are not picklable)."""
 
@@ -289,15 +318,31 @@ class RawStore:
             return self.db[PAYLOAD_CHUNKS].count_documents(query)
         return self.db[PAYLOAD_CHUNKS].delete_many(query).deleted_count if doomed else 0
 
-    def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
-        """Upsert captured rows (payloads and control rows); return counts per endpoint.
+    def land(
+        self,
+        rows: Iterable[dict[str, Any]],
+        land_seq: int,
+        conversations_seen: set[str] | None = None,
+    ) -> Counter[str]:
+        """Store captured rows (payloads and control rows); return counts per endpoint.
 
         Rows of the sweep pass whose version is already stored are not written (counted as
         `sweep_unchanged`): a sweep re-reads hours of conversations that are mostly final, and
-        re-marking each of them would have the curate query rebuild them all for nothing.
+        re-marking each of them would have the curate query rebuild them all for nothing. A
+        conversation version seen again whose sighting changes nothing is not written either
+        (counted as `conversations_seen_unchanged`, see `sighting_matters`).
+
+        `conversations_seen`, when given, receives the `_id` of every conversation version the
+        landing stored or saw again, written or not: the watchlist follows those.
         """
         counts: Counter[str] = Counter()
         pending: dict[str, list[dict[str, Any]]] = {}
+        seen_again: dict[str, list[dict[str, Any]]] = {}
+
+        def store(collection: str) -> None:
+            documents = pending.pop(collection)
+            seen_again.setdefault(collection, []).extend(self._insert_new(collection, documents))
+
         try:
             for row in self._new_sweep_versions(rows, counts):
                 if row["endpoint"] == CONTROL_ENDPOINT:
@@ -308,36 +353,58 @@ class RawStore:
                     continue
                 counts[row["endpoint"]] += 1
                 for collection, document in raw_documents(row, land_seq):
+                    if collection == "conversations" and conversations_seen is not None:
+                        conversations_seen.add(document["_id"])
                     pending.setdefault(collection, []).append(document)
                     # Pieces first: a document must never name pieces that are not stored.
                     if (
                         collection == PAYLOAD_CHUNKS
                         or len(pending[collection]) >= INSERT_BATCH_SIZE
                     ):
-                        self._store(collection, pending.pop(collection))
-            for collection, documents in pending.items():
-                self._store(collection, documents)
+                        store(collection)
+            for collection in list(pending):
+                store(collection)
+            # After every insert of the landing, so that a version seen again is compared
+            # with the versions this landing added.
+            for collection, documents in seen_again.items():
+                self._record_sightings(collection, documents, counts)
         except PyMongoError as error:
             raise SinkError(f"raw landing failed: {type(error).__name__}: {error}") from error
         return counts
 
-    def _store(self, collection: str, documents: list[dict[str, Any]]) -> None:
-        """Insert new versions; for versions stored already, record the sighting.
+    def _insert_new(self, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert new versions; return the documents whose version is stored already.
 
         Inserting first is what makes landing cheap: most versions of a window are new, an
         insert needs no lookup, and a version another writer stored a moment before (two
-        partitions returning the same conversation) simply comes back as a duplicate. A
-        sighting moves `last_seen_*` forward and `first_seen_*` back ($max/$min keep them right
-        when an older batch is replayed after a newer one) and marks the version landed again.
+        partitions returning the same conversation) simply comes back as a duplicate.
         """
         try:
             self.db[collection].insert_many(documents, ordered=False)
-            return
+            return []
         except BulkWriteError as error:
             seen_again = already_stored(error)
         if collection == PAYLOAD_CHUNKS:
-            return  # a piece's `_id` names its version and place: stored means identical
-        for (seen_at, batch_key, land_seq), ids in sightings(seen_again).items():
+            return []  # a piece's `_id` names its version and place: stored means identical
+        return seen_again
+
+    def _record_sightings(
+        self, collection: str, documents: list[dict[str, Any]], counts: Counter[str]
+    ) -> None:
+        """Record that stored versions were seen again, one `update_many` per sighting.
+
+        A sighting moves `last_seen_*` forward and `first_seen_*` back ($max/$min keep them
+        right when an older batch is replayed after a newer one) and marks the version landed
+        again, so that the curate query reads its entity. Conversations, the bulk of every
+        window, write only the sightings that change something; the dimensions write all of
+        them, because the curate step tells a member missing from a listing by its `landed_seq`.
+        """
+        if collection == "conversations":
+            matter = self._sightings_that_matter(collection, documents)
+            if len(matter) < len(documents):
+                counts["conversations_seen_unchanged"] += len(documents) - len(matter)
+            documents = matter
+        for (seen_at, batch_key, land_seq), ids in sightings(documents).items():
             for first in range(0, len(ids), READ_CHUNK):
                 self.db[collection].update_many(
                     {"_id": {"$in": ids[first : first + READ_CHUNK]}},
@@ -347,6 +414,29 @@ class RawStore:
                         "$set": {"landed_seq": land_seq},
                     },
                 )
+
+    def _sightings_that_matter(
+        self, collection: str, documents: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The sightings of `documents` that `sighting_matters` says must be written."""
+        latest = self.latest_landing()
+        completed_seq = latest[0] if latest else 0
+        entity_ids = sorted({document["entity_id"] for document in documents})
+        versions: dict[str, list[dict[str, Any]]] = {}
+        fields = {"entity_id": 1, "first_seen_at": 1, "last_seen_at": 1, "landed_seq": 1}
+        for first in range(0, len(entity_ids), READ_CHUNK):
+            chunk = entity_ids[first : first + READ_CHUNK]
+            for version in self.db[collection].find({"entity_id": {"$in": chunk}}, fields):
+                versions.setdefault(version["entity_id"], []).append(version)
+        matter = []
+        for document in documents:
+            of_entity = versions.get(document["entity_id"], [])
+            stored = next((v for v in of_entity if v["_id"] == document["_id"]), None)
+            # A version gone since the insert refused it (purged meanwhile) is written: the
+            # update then matches nothing, as it would have without this check.
+            if stored is None or sighting_matters(document, stored, of_entity, completed_seq):
+                matter.append(document)
+        return matter
 
     def _new_sweep_versions(
         self, rows: Iterable[dict[str, Any]], counts: Counter[str]
@@ -441,16 +531,20 @@ class RawStore:
         query = {"landed_seq": {"$gt": after_seq, "$lte": upto_seq}}
         return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
 
-    def newest_landed_conversations(self, land_seq: int) -> dict[str, dict[str, Any]]:
-        """The newest record of each conversation landing `land_seq` wrote or saw."""
+    def newest_conversations(self, raw_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest record (latest `last_seen_at`) of each conversation among the versions
+        `raw_ids`, such as those a landing stored or saw again."""
+        ids = sorted(raw_ids)
         newest: dict[str, tuple[Any, dict[str, Any]]] = {}
-        for doc in self.db["conversations"].find({"landed_seq": land_seq}):
-            conversation_id = doc.get("entity_id") or ""
-            if not conversation_id:
-                continue
-            seen = doc.get("last_seen_at")
-            if conversation_id not in newest or seen > newest[conversation_id][0]:
-                newest[conversation_id] = (seen, doc)
+        for first in range(0, len(ids), READ_CHUNK):
+            chunk = ids[first : first + READ_CHUNK]
+            for doc in self.db["conversations"].find({"_id": {"$in": chunk}}):
+                conversation_id = doc.get("entity_id") or ""
+                if not conversation_id:
+                    continue
+                seen = doc.get("last_seen_at")
+                if conversation_id not in newest or seen > newest[conversation_id][0]:
+                    newest[conversation_id] = (seen, doc)
         records = {}
         for conversation_id, (_, doc) in newest.items():
             try:

@@ -108,6 +108,62 @@ def test_raw_store_landing_mixing_new_and_seen_versions_records_each_sighting(
     }
 
 
+def _landing_fields(store: RawStore) -> list[tuple[str, str, str, int]]:
+    """(payload kind, last_seen_batch, last_seen_at, landed_seq) of every conversation version."""
+    return sorted(
+        (
+            "ended" if "conversationEnd" in d["payload"] else "live",
+            d["last_seen_batch"],
+            d["last_seen_at"].isoformat(),
+            d["landed_seq"],
+        )
+        for d in store.db.conversations.find()
+    )
+
+
+def test_raw_store_conversation_seen_again_unchanged_writes_no_sighting(store: RawStore) -> None:
+    """The overlap of two windows returns the same version a minute later: nothing to write,
+    but the landing still reports the version as seen, for the watchlist."""
+    store.land([_row(ENDED, "B1", "2026-12-04T10:06:00.000Z")], 1)
+    store.mark_complete("B1", 1, {"conversations": 1}, {"partitions": 1})
+
+    seen: set[str] = set()
+    counts = store.land([_row(ENDED, "B2", "2026-12-04T10:08:00.000Z")], 2, seen)
+
+    assert counts == Counter({"conversations": 1, "conversations_seen_unchanged": 1})
+    assert seen == {f"c-1:{payload_sha256(ENDED)}"}
+    assert _landing_fields(store) == [("ended", "B1", "2026-12-04T10:06:00+00:00", 1)]
+
+
+def test_raw_store_conversation_the_api_went_back_to_is_landed_again(store: RawStore) -> None:
+    """Version A, then B, then A again: A's sighting is written, so that the curate step reads
+    the conversation again and ranks A as the latest seen."""
+    first = [("B1", LIVE, "10:02"), ("B2", ENDED, "10:04"), ("B3", LIVE, "10:06")]
+    for seq, (batch, payload, at) in enumerate(first, start=1):
+        store.land([_row(payload, batch, f"2026-12-04T{at}:00.000Z")], seq)
+        store.mark_complete(batch, seq, {"conversations": 1}, {"partitions": 1})
+
+    assert _landing_fields(store) == [
+        ("ended", "B2", "2026-12-04T10:04:00+00:00", 2),
+        ("live", "B3", "2026-12-04T10:06:00+00:00", 3),
+    ]
+
+
+def test_raw_store_dimension_seen_again_is_always_landed_again(store: RawStore) -> None:
+    """A listed user's unchanged version is marked with every landing that lists it: the
+    curate step finds members missing from a listing by that mark."""
+    user = {"id": "u-1", "name": "Ana"}
+    row = {**_row(user, "B1", "2026-12-04T10:00:00.000Z", "u-1"), "endpoint": "users"}
+    store.land([row], 1)
+    store.mark_complete("B1", 1, {"users": 1}, {"partitions": 1})
+
+    counts = store.land([{**row, "batch_key": "B2", "fetched_at": "2026-12-04T10:02:00.000Z"}], 2)
+
+    stored = store.db.users.find_one()
+    assert counts == Counter({"users": 1})
+    assert (stored["last_seen_batch"], stored["landed_seq"]) == ("B2", 2)
+
+
 def _swept(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "capture_pass": "sweep"}
 

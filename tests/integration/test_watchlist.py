@@ -86,9 +86,10 @@ def test_watchlist_calls_seen_without_wrapup_fetched_by_id_until_final(
             }
             for record in seen
         ]
-        store.land(rows, 1)
+        landed: set[str] = set()
+        store.land(rows, 1, landed)
 
-        first = follow_open_conversations(store, watch, 1, window)
+        first = follow_open_conversations(store, watch, 1, window, landed)
 
         listed = {doc["_id"]: doc["open_reason"] for doc in store.db[WATCHLIST].find()}
         truth = {r["conversationId"]: r for r in sim.app.store.final()}
@@ -105,13 +106,14 @@ def test_watchlist_calls_seen_without_wrapup_fetched_by_id_until_final(
         assert first["watch_due"] == 0  # everything listed was just landed by the window
 
         sim.app.clock.set(NOW + timedelta(hours=8))
-        later = follow_open_conversations(store, watch, 2, {**window, "batch_key": "later"})
+        later = follow_open_conversations(store, watch, 2, {**window, "batch_key": "later"}, [])
 
         assert later["watch_due"] == len(listed)
         assert later["watch_fetched"] == len(listed)
         assert later["watch_listed"] == 0
         assert store.db[WATCHLIST].count_documents({}) == 0
-        newest = store.newest_landed_conversations(2)
+        fetched = [doc["_id"] for doc in store.db.conversations.find({"landed_seq": 2})]
+        newest = store.newest_conversations(fetched)
         assert set(newest) == set(listed)
         for conversation_id, record in newest.items():
             final = truth[conversation_id]
