@@ -1,7 +1,9 @@
 """Memory and CPU of a process tree: the driver JVM, the Python driver and Python workers.
 
 A sampler thread reads `/proc` every half second. Memory: the sum of the resident sets of the
-root and all its descendants, peak per sample and peak per kind of process. CPU: user + system
+root and all its descendants, peak per sample and peak per kind of process; beside it the sum of
+the proportional sets (PSS), which counts a page shared by forked Python workers once instead
+of once per process. CPU: user + system
 seconds per kind, the last value seen of each process (workers that exit keep their share),
 plus single processes outside the tree (the MongoDB-wire server, the bench itself with the
 simulator in it). Linux only.
@@ -33,6 +35,8 @@ class ProcessSample:
     cpu_s: float
     rss_bytes: int
     kind: str
+    # Proportional set size; None when /proc/<pid>/smaps_rollup is unreadable (old kernels).
+    pss_bytes: int | None = None
 
 
 def parse_stat(stat_text: str) -> tuple[int, float]:
@@ -67,6 +71,14 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def parse_pss(smaps_rollup_text: str) -> int | None:
+    """The `Pss:` line of `/proc/<pid>/smaps_rollup`, in bytes, or None when absent."""
+    for line in smaps_rollup_text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024  # the kernel writes kB
+    return None
+
+
 def sample_process(pid: int) -> ProcessSample | None:
     """Read one process, or None when it is gone."""
     base = PROC / str(pid)
@@ -75,7 +87,9 @@ def sample_process(pid: int) -> ProcessSample | None:
         return None
     parent, cpu = parse_stat(stat)
     kind = process_kind([arg for arg in cmdline.split("\0") if arg])
-    return ProcessSample(pid, parent, cpu, int(statm.split()[1]) * PAGE_BYTES, kind)
+    rollup = _read(base / "smaps_rollup")
+    pss = parse_pss(rollup) if rollup else None
+    return ProcessSample(pid, parent, cpu, int(statm.split()[1]) * PAGE_BYTES, kind, pss)
 
 
 def tree_samples(root: int) -> list[ProcessSample]:
@@ -102,6 +116,7 @@ class TreeUsage:
     """Peaks of memory and CPU seconds seen so far."""
 
     peak_total_bytes: int = 0
+    peak_total_pss_bytes: int = 0
     peak_by_kind_bytes: dict[str, int] = field(default_factory=dict)
     cpu_by_pid: dict[int, tuple[str, float]] = field(default_factory=dict)
     samples: int = 0
@@ -116,10 +131,13 @@ class TreeUsage:
         self.load_total += load
         self.load_max = max(self.load_max, load)
         by_kind: dict[str, int] = defaultdict(int)
+        pss_total = 0
         for process in tree:
             by_kind[process.kind] += process.rss_bytes
+            pss_total += process.rss_bytes if process.pss_bytes is None else process.pss_bytes
             self.cpu_by_pid[process.pid] = (process.kind, process.cpu_s)
         self.peak_total_bytes = max(self.peak_total_bytes, sum(by_kind.values()))
+        self.peak_total_pss_bytes = max(self.peak_total_pss_bytes, pss_total)
         for kind, size in by_kind.items():
             self.peak_by_kind_bytes[kind] = max(self.peak_by_kind_bytes.get(kind, 0), size)
 
@@ -134,6 +152,7 @@ class TreeUsage:
         """The peaks in GiB (rounded to 0.01) and CPU seconds, for results.json."""
         return {
             "peak_total_gib": round(self.peak_total_bytes / GIB, 2),
+            "peak_total_pss_gib": round(self.peak_total_pss_bytes / GIB, 2),
             "peak_by_kind_gib": {k: round(v / GIB, 2) for k, v in self.peak_by_kind_bytes.items()},
             "cpu_s_by_kind": self.cpu_by_kind(),
             "samples": self.samples,

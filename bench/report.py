@@ -30,6 +30,7 @@ TARGETS: dict[str, tuple[str, str, Any]] = {
     "api_requests_vs_min": ("API requests / minimum (pages of 100)", "<= 1.2", lambda v: v <= 1.2),
     "api_budget_share": ("share of the 300/min budget", "<= 0.05", lambda v: v <= 0.05),
     "peak_rss_gib": ("peak RSS, driver JVM + Python (GiB)", "<= 3", lambda v: v <= 3),
+    "peak_pss_gib": ("the same, shared pages counted once (PSS)", "-", None),
     "scaling_2_vs_1": ("replay local[2] / local[1]", "-", None),
 }
 
@@ -52,6 +53,12 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         if run
     ]
     peaks = [p for p in peaks if p is not None]
+    pss_peaks = [
+        _dig(run, "usage", "peak_total_pss_gib")
+        for run in (windows, default, demo, replay.get("local2"), replay.get("local1"))
+        if run
+    ]
+    pss_peaks = [p for p in pss_peaks if p is not None]
     return {
         "window_p95_s": _dig(windows, "window_summary", "total_s", "p95"),
         "window_p50_s": _dig(windows, "window_summary", "total_s", "p50"),
@@ -66,6 +73,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "api_requests_vs_min": _dig(windows, "api", "requests_vs_min"),
         "api_budget_share": _dig(windows, "api", "budget_share"),
         "peak_rss_gib": max(peaks) if peaks else None,
+        "peak_pss_gib": max(pss_peaks) if pss_peaks else None,
         "scaling_2_vs_1": replay.get("scaling_2_vs_1"),
     }
 

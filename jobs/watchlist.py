@@ -11,6 +11,11 @@ what changed, until the conversation is final:
 - every agent who talked to the customer has a wrap-up (a segment with a `wrapUpCode`);
 - the end lies at least `settle` in the past (server time), for metrics that come later still.
 
+A conversation missing a wrap-up is fetched by every batch: the wrap-up usually comes within
+minutes. One that lacks nothing but settling time is fetched once, when `settle` has passed
+(`due_at`): fetching it each batch meanwhile would cost a request per 100 of them every two
+minutes for ten minutes, for metrics that the fetch after settling brings anyway.
+
 Runs on the driver inside the capture batch, after the window's payloads landed and before
 the batch's completion marker, so the curate query sees window and watchlist versions together.
 A conversation the API stops returning (deleted, or moved out of the client's divisions) is
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # How often a listed conversation may be missing from the API's answer before it is given up.
 MAX_MISSES = 3
+# The reason of a conversation that lacks nothing but time (see `open_reason`).
+SETTLING = "settling"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def open_reason(record: dict[str, Any], server_now: datetime, settle: timedelta)
         if talked and not wrapped:
             return "agent wrap-up missing"
     if server_now - end < settle:
-        return "settling"
+        return SETTLING
     return None
 
 
@@ -117,7 +124,7 @@ def _follow(
 ) -> dict[str, int]:
     server_now = server_now or client.server_now()
     _update(store, landed, server_now, watch.settle)
-    due = [id_ for id_ in store.watched_ids(watch.max_per_batch) if id_ not in landed]
+    due = [id_ for id_ in store.watched_ids(watch.max_per_batch, server_now) if id_ not in landed]
     fetched: dict[str, dict[str, Any]] = {}
     if due:
         fetched = {
@@ -166,12 +173,15 @@ def _update(
     store: RawStore, records: dict[str, dict[str, Any]], server_now: datetime, settle: timedelta
 ) -> None:
     still_open: dict[str, str] = {}
+    settled_at: dict[str, datetime] = {}
     final: list[str] = []
     for conversation_id, record in records.items():
         reason = open_reason(record, server_now, settle)
         if reason is None:
             final.append(conversation_id)
-        else:
-            still_open[conversation_id] = reason
-    store.watch(still_open, server_now)
+            continue
+        still_open[conversation_id] = reason
+        if reason == SETTLING:
+            settled_at[conversation_id] = parse_instant(str(record["conversationEnd"])) + settle
+    store.watch(still_open, server_now, settled_at)
     store.unwatch(final)

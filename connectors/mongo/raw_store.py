@@ -555,19 +555,24 @@ class RawStore:
                 records[conversation_id] = record
         return records
 
-    def watch(self, open_ids: dict[str, str], now: datetime) -> None:
-        """List (or keep listing) conversations with why they are still open."""
-        updates = [
-            UpdateOne(
-                {"_id": conversation_id},
-                {
-                    "$set": {"open_reason": reason, "last_checked_at": now, "misses": 0},
-                    "$setOnInsert": {"listed_at": now},
-                },
-                upsert=True,
-            )
-            for conversation_id, reason in open_ids.items()
-        ]
+    def watch(
+        self, open_ids: dict[str, str], now: datetime, due_at: dict[str, datetime] | None = None
+    ) -> None:
+        """List (or keep listing) conversations with why they are still open.
+
+        A conversation in `due_at` is not fetched before that instant (`watched_ids`); the
+        others are fetched by every batch.
+        """
+        due_at = due_at or {}
+        updates = []
+        for conversation_id, reason in open_ids.items():
+            fields = {"open_reason": reason, "last_checked_at": now, "misses": 0}
+            change: dict[str, Any] = {"$set": fields, "$setOnInsert": {"listed_at": now}}
+            if conversation_id in due_at:
+                fields["due_at"] = due_at[conversation_id]
+            else:
+                change["$unset"] = {"due_at": ""}
+            updates.append(UpdateOne({"_id": conversation_id}, change, upsert=True))
         for first in range(0, len(updates), WRITE_BATCH_SIZE):
             self.db[WATCHLIST].bulk_write(updates[first : first + WRITE_BATCH_SIZE], ordered=False)
 
@@ -576,9 +581,13 @@ class RawStore:
         if final_ids:
             self.db[WATCHLIST].delete_many({"_id": {"$in": final_ids}})
 
-    def watched_ids(self, limit: int) -> list[str]:
-        """Listed conversations to fetch, those checked longest ago first."""
-        query = {"given_up_at": {"$exists": False}}
+    def watched_ids(self, limit: int, now: datetime) -> list[str]:
+        """Listed conversations to fetch at `now` (server time), those checked longest ago
+        first."""
+        query = {
+            "given_up_at": {"$exists": False},
+            "$or": [{"due_at": {"$exists": False}}, {"due_at": {"$lte": now}}],
+        }
         found = self.db[WATCHLIST].find(query, {"_id": 1}).sort("last_checked_at", ASCENDING)
         return [str(doc["_id"]) for doc in found.limit(limit)]
 

@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -366,3 +366,21 @@ def test_raw_store_purge_removes_pieces_of_purged_versions_only(
     remaining = {doc["raw_id"].split(":")[0] for doc in store.db[PAYLOAD_CHUNKS].find()}
     assert remaining == {"c-new"}
     assert store.db[PAYLOAD_CHUNKS].count_documents({}) == 3
+
+
+def test_raw_store_settling_conversation_is_due_only_at_its_due_time(store: RawStore) -> None:
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    store.watch(
+        {"c-a": "agent wrap-up missing", "c-b": "settling", "c-c": "not ended"},
+        now,
+        {"c-b": now + timedelta(minutes=5)},
+    )
+
+    before = set(store.watched_ids(10, now + timedelta(minutes=4)))
+    at_due_time = set(store.watched_ids(10, now + timedelta(minutes=5)))
+    store.watch({"c-b": "agent wrap-up missing"}, now)  # reopened: fetched each batch again
+    reopened = set(store.watched_ids(10, now))
+
+    assert before == {"c-a", "c-c"}
+    assert at_due_time == {"c-a", "c-b", "c-c"}
+    assert reopened == {"c-a", "c-b", "c-c"}

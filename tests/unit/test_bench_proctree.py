@@ -10,6 +10,7 @@ from bench.proctree import (
     CLOCK_TICKS,
     ProcessSample,
     TreeUsage,
+    parse_pss,
     parse_stat,
     process_kind,
     tree_samples,
@@ -57,3 +58,28 @@ def test_tree_samples_of_this_process_finds_it_as_python() -> None:
     found = tree_samples(os.getpid())
 
     assert [s.kind for s in found if s.pid == os.getpid()] == ["python"]
+
+
+def test_parse_pss_reads_the_pss_line_in_bytes() -> None:
+    rollup = "55d0-7ffd ---p 00000000 00:00 0  [rollup]\nRss:  2048 kB\nPss:  1536 kB\n"
+
+    assert parse_pss(rollup) == 1536 * 1024
+    assert parse_pss("Rss:  2048 kB\n") is None
+
+
+def test_tree_usage_peak_pss_counts_shared_pages_once_and_falls_back_to_rss() -> None:
+    usage = TreeUsage()
+    gib = 1024**3
+    # Two forked workers of 1 GiB resident, half of it shared: 1.5 GiB proportional in all;
+    # a process without a readable smaps_rollup counts its resident set.
+    usage.add(
+        [
+            ProcessSample(1, 0, 1.0, gib, "python_worker", pss_bytes=3 * gib // 4),
+            ProcessSample(2, 1, 1.0, gib, "python_worker", pss_bytes=3 * gib // 4),
+            ProcessSample(3, 1, 1.0, gib // 2, "python"),
+        ]
+    )
+
+    figures = usage.as_json()
+
+    assert (figures["peak_total_gib"], figures["peak_total_pss_gib"]) == (2.5, 2.0)
