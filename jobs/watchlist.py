@@ -146,7 +146,7 @@ def _follow(
             ),
             land_seq,
         )
-        _update(store, fetched, server_now, watch.settle)
+        _update(store, fetched, server_now, watch.settle, fetched=True)
         missing = [id_ for id_ in due if id_ not in fetched]
         given_up = store.watch_missed(missing, MAX_MISSES, server_now)
         if given_up:
@@ -170,8 +170,18 @@ def _follow(
 
 
 def _update(
-    store: RawStore, records: dict[str, dict[str, Any]], server_now: datetime, settle: timedelta
+    store: RawStore,
+    records: dict[str, dict[str, Any]],
+    server_now: datetime,
+    settle: timedelta,
+    *,
+    fetched: bool = False,
 ) -> None:
+    """List the open conversations of `records`, take the final ones off the list.
+
+    `fetched`: the records were just fetched by id, so their entries are marked checked now
+    (the order in which `watched_ids` takes them) even when nothing else changed.
+    """
     still_open: dict[str, str] = {}
     settled_at: dict[str, datetime] = {}
     final: list[str] = []
@@ -183,5 +193,5 @@ def _update(
         still_open[conversation_id] = reason
         if reason == SETTLING:
             settled_at[conversation_id] = parse_instant(str(record["conversationEnd"])) + settle
-    store.watch(still_open, server_now, settled_at)
+    store.watch(still_open, server_now, settled_at, checked=fetched)
     store.unwatch(final)

@@ -556,16 +556,33 @@ class RawStore:
         return records
 
     def watch(
-        self, open_ids: dict[str, str], now: datetime, due_at: dict[str, datetime] | None = None
+        self,
+        open_ids: dict[str, str],
+        now: datetime,
+        due_at: dict[str, datetime] | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
         """List (or keep listing) conversations with why they are still open.
 
         A conversation in `due_at` is not fetched before that instant (`watched_ids`); the
-        others are fetched by every batch.
+        others are fetched by every batch. An entry already listed as it would be written is
+        left alone, unless `checked` (the conversations were just fetched by id): most open
+        conversations of a window were open in the previous one too, and each write is an
+        update (a collection scan on FerretDB).
         """
         due_at = due_at or {}
+        listed = {} if checked else self._watch_entries(list(open_ids))
         updates = []
         for conversation_id, reason in open_ids.items():
+            entry = listed.get(conversation_id)
+            if (
+                entry is not None
+                and entry.get("open_reason") == reason
+                and entry.get("due_at") == due_at.get(conversation_id)
+                and not entry.get("misses")
+            ):
+                continue
             fields = {"open_reason": reason, "last_checked_at": now, "misses": 0}
             change: dict[str, Any] = {"$set": fields, "$setOnInsert": {"listed_at": now}}
             if conversation_id in due_at:
@@ -575,6 +592,15 @@ class RawStore:
             updates.append(UpdateOne({"_id": conversation_id}, change, upsert=True))
         for first in range(0, len(updates), WRITE_BATCH_SIZE):
             self.db[WATCHLIST].bulk_write(updates[first : first + WRITE_BATCH_SIZE], ordered=False)
+
+    def _watch_entries(self, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+        entries = {}
+        fields = {"open_reason": 1, "due_at": 1, "misses": 1}
+        for first in range(0, len(conversation_ids), READ_CHUNK):
+            chunk = conversation_ids[first : first + READ_CHUNK]
+            for entry in self.db[WATCHLIST].find({"_id": {"$in": chunk}}, fields):
+                entries[str(entry["_id"])] = entry
+        return entries
 
     def unwatch(self, final_ids: list[str]) -> None:
         """Take final conversations off the watchlist."""

@@ -384,3 +384,23 @@ def test_raw_store_settling_conversation_is_due_only_at_its_due_time(store: RawS
     assert before == {"c-a", "c-c"}
     assert at_due_time == {"c-a", "c-b", "c-c"}
     assert reopened == {"c-a", "c-b", "c-c"}
+
+
+def test_raw_store_watch_leaves_an_unchanged_entry_alone_unless_checked(store: RawStore) -> None:
+    """A conversation still open for the same reason keeps its entry (no write); one just
+    fetched by id is marked checked now, which orders the next fetches."""
+    listed_at = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    later, latest = listed_at + timedelta(minutes=2), listed_at + timedelta(minutes=4)
+    store.watch({"c-a": "not ended", "c-b": "not ended"}, listed_at)
+
+    store.watch({"c-a": "not ended", "c-b": "agent wrap-up missing"}, later)
+    store.watch({"c-a": "not ended"}, latest, checked=True)
+
+    entries = {
+        doc["_id"]: (doc["open_reason"], doc["last_checked_at"].isoformat())
+        for doc in store.db[raw_store_module.WATCHLIST].find()
+    }
+    assert entries == {
+        "c-a": ("not ended", "2026-12-04T10:04:00+00:00"),
+        "c-b": ("agent wrap-up missing", "2026-12-04T10:02:00+00:00"),
+    }
