@@ -93,6 +93,7 @@ def land_raw_batch(
             controls.append(value)
         else:
             windows.add(value)
+    landed_s = time.monotonic() - began
     if not windows:
         # Every planned partition yields a control row, so this means a batch with no work.
         log.info("capture batch %d: nothing planned", batch_id)
@@ -105,6 +106,7 @@ def land_raw_batch(
         window = {"window_start": window_start, "window_end": window_end}
         details: dict[str, Any] = {**window, "partitions": len(controls)}
         summary = capture_summary(batch_key, window_start, window_end, controls)
+        watch_began = time.monotonic()
         if watch is not None:
             # Fetched records land under this batch's key and window, like the window's own.
             raw_fields = {"batch_key": batch_key, **window}
@@ -122,6 +124,9 @@ def land_raw_batch(
             landed=dict(counts),
             watchlist=details.get("watchlist", {}),
             duration_seconds=round(time.monotonic() - began, 3),
+            # Polling and landing (the Spark job), then following the watchlist (driver).
+            landing_seconds=round(landed_s, 3),
+            watchlist_seconds=round(time.monotonic() - watch_began, 3),
             recorded_at=datetime.now(UTC),
         )
         # Before the marker: a batch the curate query can see always has its control record.
@@ -130,7 +135,8 @@ def land_raw_batch(
     finally:
         store.close()
     log.info(
-        "capture batch %d landed raw batch %s (%s/%s): %s, watchlist %s in %.1fs",
+        "capture batch %d landed raw batch %s (%s/%s): %s, watchlist %s in %.1fs "
+        "(polling and landing %.1fs)",
         batch_id,
         batch_key,
         window_start,
@@ -138,6 +144,7 @@ def land_raw_batch(
         dict(counts),
         details.get("watchlist", "off"),
         time.monotonic() - began,
+        landed_s,
     )
     return batch_key
 
