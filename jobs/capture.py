@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, Row
 
 from app.config import parse_instant
 from connectors.mongo.raw_store import CONTROL_ENDPOINT, RawStore
-from jobs.watchlist import WatchSettings, follow_open_conversations
+from jobs.watchlist import WatchSettings, finality_view, follow_open_conversations
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +39,49 @@ class RawTarget:
 def _land_partition(
     target: RawTarget, land_seq: int, rows: Iterator[Row]
 ) -> Iterator[tuple[str, Any]]:
-    """Executor: store one partition's payloads; report counts, the windows it saw and the
-    conversation versions it stored or saw again."""
+    """Executor: store one partition's payloads; report counts, the windows it saw and, for
+    the watchlist, the finality view of each conversation it received."""
     store = RawStore(target.uri, target.database)
     windows: set[tuple[str, str, str]] = set()
-    conversations_seen: set[str] = set()
     controls: list[tuple[dict[str, Any], str]] = []
+    conversations: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def as_dicts() -> Iterator[dict[str, Any]]:
         for row in rows:
             windows.add((row["batch_key"], row["window_start"], row["window_end"]))
             if row["endpoint"] == CONTROL_ENDPOINT:
                 controls.append((json.loads(row["payload"]), row["fetched_at"]))
+            elif row["endpoint"] == "conversations":
+                _keep_newest_view(conversations, row)
             yield row.asDict()
 
     try:
-        counts = store.land(as_dicts(), land_seq, conversations_seen)
+        counts = store.land(as_dicts(), land_seq)
     finally:
         store.close()
     yield ("counts", dict(counts))
-    yield ("conversations", sorted(conversations_seen))
+    for conversation_id, view in conversations.items():
+        yield ("conversation", (conversation_id, view))
     for control in controls:
         yield ("control", control)
     for window in windows:
         yield ("window", window)
+
+
+def _keep_newest_view(views: dict[str, tuple[str, dict[str, Any]]], row: Row) -> None:
+    """Keep the row's finality view if it is the newest fetch of its conversation so far."""
+    conversation_id = row["entity_id"]
+    if not conversation_id:
+        return
+    try:
+        record = json.loads(row["payload"])
+    except ValueError:
+        return  # landed as it is; the curate step quarantines it, fetching would not help
+    if not isinstance(record, dict):
+        return
+    known = views.get(conversation_id)
+    if known is None or row["fetched_at"] >= known[0]:
+        views[conversation_id] = (row["fetched_at"], finality_view(record))
 
 
 def land_raw_batch(
@@ -83,12 +102,15 @@ def land_raw_batch(
     counts: Counter[str] = Counter()
     windows = set()
     controls: list[tuple[dict[str, Any], str]] = []
-    conversations_seen: set[str] = set()
+    conversations: dict[str, tuple[str, dict[str, Any]]] = {}
     for kind, value in reports:
         if kind == "counts":
             counts.update(value)
-        elif kind == "conversations":
-            conversations_seen.update(value)
+        elif kind == "conversation":
+            conversation_id, (fetched_at, view) = value
+            known = conversations.get(conversation_id)
+            if known is None or fetched_at >= known[0]:
+                conversations[conversation_id] = (fetched_at, view)
         elif kind == "control":
             controls.append(value)
         else:
@@ -115,7 +137,7 @@ def land_raw_batch(
                 watch,
                 land_seq,
                 raw_fields,
-                conversations_seen,
+                {conversation_id: view for conversation_id, (_, view) in conversations.items()},
                 server_now=summary["server_time"],
             )
         summary.update(

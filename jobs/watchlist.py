@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,19 +84,38 @@ def open_reason(record: dict[str, Any], server_now: datetime, settle: timedelta)
     return None
 
 
+def finality_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a conversation record that `open_reason` reads: its end and, per agent,
+    the segments' types and wrap-up codes. Executors send these to the driver instead of whole
+    records, so that the watchlist needs no read of what the landing just stored."""
+    participants = []
+    for participant in record.get("participants") or []:
+        if not isinstance(participant, dict) or participant.get("purpose") != "agent":
+            continue
+        segments = [
+            {"segmentType": segment.get("segmentType"), "wrapUpCode": segment.get("wrapUpCode")}
+            for session in participant.get("sessions") or []
+            if isinstance(session, dict)
+            for segment in session.get("segments") or []
+            if isinstance(segment, dict)
+        ]
+        participants.append({"purpose": "agent", "sessions": [{"segments": segments}]})
+    return {"conversationEnd": record.get("conversationEnd"), "participants": participants}
+
+
 def follow_open_conversations(
     store: RawStore,
     watch: WatchSettings,
     land_seq: int,
     window: dict[str, str],
-    landed_versions: Iterable[str],
+    landed: dict[str, dict[str, Any]],
     server_now: datetime | None = None,
 ) -> dict[str, int]:
     """Update the watchlist from this landing, fetch the listed conversations the window did
     not bring, land their current records under the same landing; return counts for the log.
 
-    `landed_versions` are the raw `_id`s of the conversation versions the window's landing
-    stored or saw again (`RawStore.land`'s `conversations_seen`). `window` holds the batch's
+    `landed` holds the newest record (or its `finality_view`) of each conversation the
+    window's landing received, by conversation id. `window` holds the batch's
     `batch_key`, `window_start` and `window_end` (raw fields). `server_now` is the API clock
     as the batch's last answer gave it (its `Date` header); the clock is asked for only
     without it.
@@ -107,7 +125,6 @@ def follow_open_conversations(
         spend = RequestBudget(watch.budget, watch.genesys.client_id, OPEN_CONVERSATIONS)
     client = GenesysClient(watch.genesys, budget=spend)
     try:
-        landed = store.newest_conversations(landed_versions)
         return _follow(store, watch, land_seq, window, landed, client, server_now)
     finally:
         client.close()

@@ -48,8 +48,8 @@ SECONDARY_INDEXES: dict[str, list[str]] = {
 CONTENT_HASH = "etl_content_sha256"
 # Audit fields that say when and by which batch a document was written: not content.
 WRITE_STAMPS = ("etl_last_updated_at", "etl_batch")
-# `_id`s per `$in` query when reading stored content hashes.
-HASH_READ_CHUNK = 500
+# `_id`s per `$in` query when reading stored content hashes (see raw_store.READ_CHUNK).
+HASH_READ_CHUNK = 2000
 
 
 def write_changes(frame: DataFrame, uri: str, database: str, collection: str) -> dict[str, int]:

@@ -46,8 +46,14 @@ INLINE_PAYLOAD_LIMIT = 4 * 1024 * 1024
 CHUNK_SIZE = 4 * 1024 * 1024
 PAYLOAD_CHUNKS = "payload_chunks"
 RAW_ENDPOINTS = ("conversations", "users", "queues", "skills", "wrapup_codes", "divisions")
-# Entity ids per `$in` query when reading versions back or marking them seen again.
-READ_CHUNK = 500
+# Ids per `$in` query when reading versions back: a curate task's entities
+# (ENTITIES_PER_PARTITION) in one query. MongoDB looks each id up in the index; FerretDB reads
+# the whole collection once per query, whatever the number of ids (measured: 500 or 1,000 ids
+# cost the same), so fewer, larger queries are what keeps it fast.
+READ_CHUNK = 2000
+# Versions per `update_many` of sightings: the size measured safe on FerretDB (see
+# docs/architecture.md, "Bulks of 12 updates, 500 inserts").
+SIGHTINGS_PER_UPDATE = 500
 # Raw versions per `insert_many`. Inserts are cheap on every server, so larger than
 # WRITE_BATCH_SIZE, which bounds updates; pymongo splits a batch above the message size limit.
 INSERT_BATCH_SIZE = 500
@@ -318,12 +324,7 @@ class RawStore:
             return self.db[PAYLOAD_CHUNKS].count_documents(query)
         return self.db[PAYLOAD_CHUNKS].delete_many(query).deleted_count if doomed else 0
 
-    def land(
-        self,
-        rows: Iterable[dict[str, Any]],
-        land_seq: int,
-        conversations_seen: set[str] | None = None,
-    ) -> Counter[str]:
+    def land(self, rows: Iterable[dict[str, Any]], land_seq: int) -> Counter[str]:
         """Store captured rows (payloads and control rows); return counts per endpoint.
 
         Rows of the sweep pass whose version is already stored are not written (counted as
@@ -331,9 +332,6 @@ class RawStore:
         re-marking each of them would have the curate query rebuild them all for nothing. A
         conversation version seen again whose sighting changes nothing is not written either
         (counted as `conversations_seen_unchanged`, see `sighting_matters`).
-
-        `conversations_seen`, when given, receives the `_id` of every conversation version the
-        landing stored or saw again, written or not: the watchlist follows those.
         """
         counts: Counter[str] = Counter()
         pending: dict[str, list[dict[str, Any]]] = {}
@@ -353,8 +351,6 @@ class RawStore:
                     continue
                 counts[row["endpoint"]] += 1
                 for collection, document in raw_documents(row, land_seq):
-                    if collection == "conversations" and conversations_seen is not None:
-                        conversations_seen.add(document["_id"])
                     pending.setdefault(collection, []).append(document)
                     # Pieces first: a document must never name pieces that are not stored.
                     if (
@@ -405,9 +401,9 @@ class RawStore:
                 counts["conversations_seen_unchanged"] += len(documents) - len(matter)
             documents = matter
         for (seen_at, batch_key, land_seq), ids in sightings(documents).items():
-            for first in range(0, len(ids), READ_CHUNK):
+            for first in range(0, len(ids), SIGHTINGS_PER_UPDATE):
                 self.db[collection].update_many(
-                    {"_id": {"$in": ids[first : first + READ_CHUNK]}},
+                    {"_id": {"$in": ids[first : first + SIGHTINGS_PER_UPDATE]}},
                     {
                         "$min": {"first_seen_at": seen_at, "ingest_batch": batch_key},
                         "$max": {"last_seen_at": seen_at, "last_seen_batch": batch_key},
@@ -530,30 +526,6 @@ class RawStore:
         """Ids of entities with a version written or seen again by landings (after, upto]."""
         query = {"landed_seq": {"$gt": after_seq, "$lte": upto_seq}}
         return sorted({doc["entity_id"] for doc in self.db[endpoint].find(query, {"entity_id": 1})})
-
-    def newest_conversations(self, raw_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The newest record (latest `last_seen_at`) of each conversation among the versions
-        `raw_ids`, such as those a landing stored or saw again."""
-        ids = sorted(raw_ids)
-        newest: dict[str, tuple[Any, dict[str, Any]]] = {}
-        for first in range(0, len(ids), READ_CHUNK):
-            chunk = ids[first : first + READ_CHUNK]
-            for doc in self.db["conversations"].find({"_id": {"$in": chunk}}):
-                conversation_id = doc.get("entity_id") or ""
-                if not conversation_id:
-                    continue
-                seen = doc.get("last_seen_at")
-                if conversation_id not in newest or seen > newest[conversation_id][0]:
-                    newest[conversation_id] = (seen, doc)
-        records = {}
-        for conversation_id, (_, doc) in newest.items():
-            try:
-                record = json.loads(self.payload_json(doc) or "null")
-            except ValueError:
-                continue  # curate quarantines it; watching it would not help
-            if isinstance(record, dict):
-                records[conversation_id] = record
-        return records
 
     def watch(
         self,

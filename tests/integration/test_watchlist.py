@@ -19,7 +19,7 @@ from app.config import GenesysSettings, Secret
 from connectors.genesys.client import GenesysClient
 from connectors.genesys.windows import format_instant
 from connectors.mongo.raw_store import WATCHLIST, RawStore
-from jobs.watchlist import WatchSettings, follow_open_conversations
+from jobs.watchlist import WatchSettings, finality_view, follow_open_conversations
 from simulator.server import RunningSimulator, SimulatorConfig, start_simulator
 from tests.integration.conftest import DbNames
 
@@ -86,8 +86,8 @@ def test_watchlist_calls_seen_without_wrapup_fetched_by_id_until_final(
             }
             for record in seen
         ]
-        landed: set[str] = set()
-        store.land(rows, 1, landed)
+        store.land(rows, 1)
+        landed = {record["conversationId"]: finality_view(record) for record in seen}
 
         first = follow_open_conversations(store, watch, 1, window, landed)
 
@@ -106,14 +106,16 @@ def test_watchlist_calls_seen_without_wrapup_fetched_by_id_until_final(
         assert first["watch_due"] == 0  # everything listed was just landed by the window
 
         sim.app.clock.set(NOW + timedelta(hours=8))
-        later = follow_open_conversations(store, watch, 2, {**window, "batch_key": "later"}, [])
+        later = follow_open_conversations(store, watch, 2, {**window, "batch_key": "later"}, {})
 
         assert later["watch_due"] == len(listed)
         assert later["watch_fetched"] == len(listed)
         assert later["watch_listed"] == 0
         assert store.db[WATCHLIST].count_documents({}) == 0
-        fetched = [doc["_id"] for doc in store.db.conversations.find({"landed_seq": 2})]
-        newest = store.newest_conversations(fetched)
+        newest = {
+            doc["entity_id"]: json.loads(store.payload_json(doc) or "null")
+            for doc in store.db.conversations.find({"landed_seq": 2})
+        }
         assert set(newest) == set(listed)
         for conversation_id, record in newest.items():
             final = truth[conversation_id]
