@@ -59,6 +59,8 @@ def test_launcher_dry_run_prints_command_in_order(tmp_path: Path) -> None:
         "local[2]",
         "--name",
         "genesys-etl",
+        "--driver-memory",
+        "2g",
         "--conf",
         "spark.sql.session.timeZone=UTC",
         "--conf",
