@@ -411,7 +411,12 @@ def load_config(
         capture=_capture(reader, state_dir),
         curate=CurateSettings(
             trigger_seconds=reader.number(
-                "curate", "trigger_seconds", "CURATE_TRIGGER_SECONDS", 30
+                # Short: a trigger without a new landing only reads the newest marker, and
+                # a landing waits for the next trigger before it is curated.
+                "curate",
+                "trigger_seconds",
+                "CURATE_TRIGGER_SECONDS",
+                10,
             ),
             checkpoint_dir=os.path.join(state_dir, "curate"),
         ),

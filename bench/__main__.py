@@ -52,7 +52,7 @@ def freshness_plans(settings: BenchSettings) -> dict[str, LivePlan]:
         ),
         "freshness_default": LivePlan(
             "fresh_default", speed=settings.speed, capture_trigger_s=int(120 / settings.speed),
-            curate_trigger_s=30, windows=settings.default_windows, **common,
+            curate_trigger_s=10, windows=settings.default_windows, **common,
         ),
     }  # fmt: skip
 
