@@ -218,6 +218,8 @@ def sighting_matters(
     """
     if int(stored.get("landed_seq") or 0) > completed_seq:
         return True
+    if not stored.get("first_seen_at") or any(not v.get("last_seen_at") for v in versions):
+        return True  # a version without sighting times cannot be ranked: write, as before
     seen_at = sighting["last_seen_at"]
     if seen_at - stored["last_seen_at"] >= SIGHTING_REFRESH or seen_at < stored["first_seen_at"]:
         return True

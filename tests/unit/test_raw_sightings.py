@@ -41,6 +41,8 @@ def _sighting(minutes: float) -> dict[str, Any]:
         pytest.param(_version("c:a", 0, 2), [], 62, 1, True, id="last-sighting-an-hour-old"),
         pytest.param(_version("c:a", 0, 2), [], 61.9, 1, False, id="just-under-an-hour"),
         pytest.param(_version("c:a", 5, 6), [], 4, 1, True, id="earlier-than-first-seen"),
+        pytest.param(_version("c:a", 0, 2), [{"_id": "c:b", "landed_seq": 1}], 4, 1, True,
+                     id="a-version-without-sighting-times"),
     ],
 )  # fmt: skip
 def test_sighting_matters_cases(
