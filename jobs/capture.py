@@ -77,11 +77,19 @@ def _keep_newest_view(views: dict[str, tuple[str, dict[str, Any]]], row: Row) ->
         record = json.loads(row["payload"])
     except ValueError:
         return  # landed as it is; the curate step quarantines it, fetching would not help
-    if not isinstance(record, dict):
-        return
+    if isinstance(record, dict):
+        _keep_newer(views, conversation_id, (row["fetched_at"], finality_view(record)))
+
+
+def _keep_newer(
+    views: dict[str, tuple[str, dict[str, Any]]],
+    conversation_id: str,
+    fetched_view: tuple[str, dict[str, Any]],
+) -> None:
+    """Keep (fetch instant, view) unless a later fetch of the conversation is known."""
     known = views.get(conversation_id)
-    if known is None or row["fetched_at"] >= known[0]:
-        views[conversation_id] = (row["fetched_at"], finality_view(record))
+    if known is None or fetched_view[0] >= known[0]:
+        views[conversation_id] = fetched_view
 
 
 def land_raw_batch(
@@ -107,10 +115,8 @@ def land_raw_batch(
         if kind == "counts":
             counts.update(value)
         elif kind == "conversation":
-            conversation_id, (fetched_at, view) = value
-            known = conversations.get(conversation_id)
-            if known is None or fetched_at >= known[0]:
-                conversations[conversation_id] = (fetched_at, view)
+            conversation_id, fetched_view = value
+            _keep_newer(conversations, conversation_id, fetched_view)
         elif kind == "control":
             controls.append(value)
         else:
